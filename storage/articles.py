@@ -1,0 +1,172 @@
+"""Articles: idempotent inserts and the queries the later steps need."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.models import Article
+from storage.convert import from_db_time, to_db_time
+from storage.db import scalar
+
+_ARTICLE_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("source", pa.string()),
+        ("external_id", pa.string()),
+        ("guid", pa.string()),
+        ("url", pa.string()),
+        ("canonical_url", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("published_at", pa.timestamp("us")),
+        ("fetched_at", pa.timestamp("us")),
+        ("effective_at", pa.timestamp("us")),
+        ("language", pa.string()),
+        ("content_hash", pa.string()),
+        ("fingerprint", pa.uint64()),
+        ("duplicate_of", pa.string()),
+        ("run_id", pa.int64()),
+    ]
+)
+
+
+def _already_stored(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> set[str]:
+    """Ids of batch articles that are the same article as one already stored.
+
+    Same article = same id, or same canonical URL (two feeds listing one page
+    under different GUIDs), or same text from the same source (a re-post).
+    """
+    batch = pa.table(
+        {
+            "article_id": [a.article_id for a in articles],
+            "canonical_url": [a.canonical_url for a in articles],
+            "source": [a.source for a in articles],
+            "content_hash": [a.content_hash for a in articles],
+        }
+    )
+    con.register("incoming_batch", batch)
+    try:
+        rows = con.execute(
+            """
+            SELECT b.article_id FROM incoming_batch b
+            WHERE EXISTS (SELECT 1 FROM articles a WHERE a.article_id = b.article_id)
+               OR (b.canonical_url IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = b.canonical_url))
+               OR EXISTS (SELECT 1 FROM articles a
+                          WHERE a.source = b.source AND a.content_hash = b.content_hash)
+            """
+        ).fetchall()
+    finally:
+        con.unregister("incoming_batch")
+    return {r[0] for r in rows}
+
+
+def new_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> list[Article]:
+    """The articles of a batch that are not stored yet, first of each duplicate group kept."""
+    if not articles:
+        return []
+    stored = _already_stored(con, articles)
+    seen_ids: set[str] = set()
+    seen_urls: set[str] = set()
+    seen_hashes: set[tuple[str, str]] = set()
+    fresh = []
+    for a in articles:
+        key_hash = (a.source, a.content_hash)
+        if (
+            a.article_id in stored
+            or a.article_id in seen_ids
+            or (a.canonical_url and a.canonical_url in seen_urls)
+            or key_hash in seen_hashes
+        ):
+            continue
+        seen_ids.add(a.article_id)
+        if a.canonical_url:
+            seen_urls.add(a.canonical_url)
+        seen_hashes.add(key_hash)
+        fresh.append(a)
+    return fresh
+
+
+def insert_articles(
+    con: duckdb.DuckDBPyConnection,
+    articles: Sequence[Article],
+    *,
+    run_id: int | None,
+    fingerprints: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Insert articles not stored yet; returns the ids actually inserted.
+
+    Idempotent: inserting the same batch twice inserts nothing the second time.
+    """
+    fresh = new_articles(con, articles)
+    if not fresh:
+        return []
+    fps = fingerprints or {}
+    table = pa.Table.from_pylist(
+        [
+            {
+                "article_id": a.article_id,
+                "source": a.source,
+                "external_id": a.external_id,
+                "guid": a.guid,
+                "url": a.url,
+                "canonical_url": a.canonical_url,
+                "title": a.title,
+                "text": a.text,
+                "published_at": to_db_time(a.published_at),
+                "fetched_at": to_db_time(a.fetched_at),
+                "effective_at": to_db_time(a.published_at or a.fetched_at),
+                "language": a.language,
+                "content_hash": a.content_hash,
+                "fingerprint": fps.get(a.article_id),
+                "duplicate_of": a.duplicate_of,
+                "run_id": run_id,
+            }
+            for a in fresh
+        ],
+        schema=_ARTICLE_SCHEMA,
+    )
+    con.register("articles_batch", table)
+    try:
+        con.execute("INSERT INTO articles BY NAME SELECT * FROM articles_batch").fetchall()
+    finally:
+        con.unregister("articles_batch")
+    return [a.article_id for a in fresh]
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    article_id: str
+    source: str
+    fingerprint: int
+    effective_at: datetime
+
+
+def recent_fingerprints(con: duckdb.DuckDBPyConnection, since: datetime) -> list[StoredFingerprint]:
+    """Originals to compare new articles against for syndication detection."""
+    rows = con.execute(
+        """
+        SELECT article_id, source, fingerprint, effective_at FROM articles
+        WHERE fingerprint IS NOT NULL AND duplicate_of IS NULL AND effective_at >= ?
+        ORDER BY effective_at, article_id
+        """,
+        [to_db_time(since)],
+    ).fetchall()
+    return [
+        StoredFingerprint(r[0], r[1], int(r[2]), from_db_time(r[3]) or since) for r in rows
+    ]
+
+
+def count_articles(con: duckdb.DuckDBPyConnection) -> int:
+    return int(scalar(con, "SELECT count(*) FROM articles"))
+
+
+def latest_effective_at(con: duckdb.DuckDBPyConnection, not_after: datetime) -> datetime | None:
+    return from_db_time(
+        scalar(con, "SELECT max(effective_at) FROM articles WHERE effective_at <= ?", [to_db_time(not_after)])
+    )
