@@ -42,6 +42,16 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+def embed_input(title: str, text: str) -> str:
+    """What the model sees for an article: the headline, then the body (truncated by the token budget)."""
+    title, text = (title or "").strip(), (text or "").strip()
+    if not text or text.startswith(title):
+        return text or title
+    if not title:
+        return text
+    return f"{title}. {text}"
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device

@@ -110,10 +110,3 @@ class Article:
     content_hash: str = ""
     # Set when this article is a syndicated/near-identical copy of an older one.
     duplicate_of: str | None = None
-
-    @property
-    def embed_text(self) -> str:
-        """The text the embedding model sees: headline then body."""
-        if self.text and self.title and not self.text.startswith(self.title):
-            return f"{self.title}. {self.text}"
-        return self.text or self.title

@@ -32,7 +32,10 @@ class FetchSettings(BaseModel):
     user_agent: str = "Storyline/0.1 (+https://github.com/storyline-news/storyline; news clustering)"
     max_workers: int = 8
     per_host_limit: int = 2
+    # Transient failures (timeouts, 5xx, 429) are retried within a run after
+    # retry_delay_s, then 4x that, ... before the failure is recorded.
     retries: int = 2
+    retry_delay_s: float = 2.0
     # Scheduling of the next fetch of a source (see pipeline.schedule).
     base_interval_s: int = 15 * 60
     min_interval_s: int = 5 * 60
@@ -78,6 +81,14 @@ class DigestSettings(BaseModel):
     topics: list[WatchTopic] = Field(default_factory=list)
 
 
+class ScheduleSettings(BaseModel):
+    """Used by `storyline serve`; prefect.yaml carries its own copies for work-pool deployments."""
+
+    ingest_every_s: int = 15 * 60
+    cluster_every_s: int = 60 * 60
+    # The daily digest runs at digest.daily_at in digest.timezone and covers the previous day.
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STORYLINE_",
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -157,16 +157,15 @@ def recent_fingerprints(con: duckdb.DuckDBPyConnection, since: datetime) -> list
         """,
         [to_db_time(since)],
     ).fetchall()
-    return [
-        StoredFingerprint(r[0], r[1], int(r[2]), from_db_time(r[3]) or since) for r in rows
-    ]
+    return [StoredFingerprint(r[0], r[1], int(r[2]), from_db_time(r[3]) or since) for r in rows]
 
 
 def count_articles(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT count(*) FROM articles"))
 
 
-def latest_effective_at(con: duckdb.DuckDBPyConnection, not_after: datetime) -> datetime | None:
+def latest_published_at(con: duckdb.DuckDBPyConnection, not_after: datetime) -> datetime | None:
+    """Newest publication date (as the feed or archive gave it) not after a moment."""
     return from_db_time(
-        scalar(con, "SELECT max(effective_at) FROM articles WHERE effective_at <= ?", [to_db_time(not_after)])
+        scalar(con, "SELECT max(published_at) FROM articles WHERE published_at <= ?", [to_db_time(not_after)])
     )

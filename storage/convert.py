@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# Stand-in for a time a NOT NULL column cannot lack; aware, so comparisons never mix kinds.
+OLDEST = datetime.min.replace(tzinfo=UTC)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -68,7 +68,10 @@ def articles_without_embedding(
         if has_table
         else "TRUE"
     )
-    sql = f"SELECT a.article_id, a.title, a.text FROM articles a WHERE {missing} ORDER BY a.effective_at, a.article_id"
+    sql = (
+        f"SELECT a.article_id, a.title, a.text FROM articles a WHERE {missing} "
+        "ORDER BY a.effective_at, a.article_id"
+    )
     if limit:
         sql += f" LIMIT {int(limit)}"
     rows = con.execute(sql, [model] if has_table else []).fetchall()

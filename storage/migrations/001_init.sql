@@ -64,7 +64,7 @@ CREATE TABLE articles (
     canonical_url  VARCHAR,
     title          VARCHAR NOT NULL,
     text           VARCHAR NOT NULL,
-    published_at   TIMESTAMP,            -- as the feed says (clamped if in the future); NULL if absent
+    published_at   TIMESTAMP,            -- as the feed says; NULL if absent or in the future (untrusted)
     fetched_at     TIMESTAMP NOT NULL,
     effective_at   TIMESTAMP NOT NULL,   -- published_at, else fetched_at: what windows and digests use
     language       VARCHAR,
