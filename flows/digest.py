@@ -1,0 +1,146 @@
+"""Digest: the day's stories as HTML and Markdown files, published as a Prefect artifact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from pipeline.digest import (
+    DigestArticle,
+    DigestHeader,
+    DigestStory,
+    digest_basename,
+    rank_stories,
+    render_html,
+    render_markdown,
+)
+from pipeline.embed import embed_texts, load_model
+from pipeline.settings import ConfigError, Settings, load_settings
+from pipeline.topics import match_topics, topic_text
+from storage import digest as digest_store
+from storage.convert import utcnow
+from storage.db import open_db
+
+
+@dataclass
+class DigestResult:
+    day: date
+    stories: int
+    html_path: Path
+    markdown_path: Path
+    markdown: str
+
+
+def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
+def build_stories(rows: list[digest_store.DigestRow]) -> list[DigestStory]:
+    stories: dict[str, DigestStory] = {}
+    for r in rows:
+        story = stories.get(r.story_id)
+        if story is None:
+            story = stories[r.story_id] = DigestStory(
+                story_id=r.story_id, headline=r.headline or r.title, keywords=r.keywords,
+                first_seen=r.first_seen, articles=[],
+            )  # fmt: skip
+        story.articles.append(
+            DigestArticle(
+                article_id=r.article_id,
+                title=r.title,
+                source=r.source,
+                url=r.url,
+                published_at=r.effective_at,
+                is_duplicate=r.is_duplicate,
+                summary=r.summary,
+            )
+        )
+    return list(stories.values())
+
+
+def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> None:
+    topics = settings.digest.topics
+    if not topics or not stories:
+        return
+    model = load_model(settings.embed.model, settings.embed.device)
+    vectors = embed_texts(model, [topic_text(t.name, t.description) for t in topics], max_tokens=256)
+    centroids = digest_store.story_centroids(con, settings.embed.model, [s.story_id for s in stories])  # type: ignore[arg-type]
+    tags = match_topics(
+        centroids,
+        {t.name: vectors[i] for i, t in enumerate(topics)},
+        {t.name: t.threshold for t in topics},
+    )
+    for s in stories:
+        s.topics = tags.get(s.story_id, [])
+
+
+def write_digest(
+    settings: Settings, *, day: date | None = None, topic: str | None = None, out_dir: Path | None = None
+) -> DigestResult:
+    """Render the digest of ``day`` (default: the latest day with news) to files."""
+    zone = ZoneInfo(settings.digest.timezone)
+    if topic and topic not in {t.name for t in settings.digest.topics}:
+        known = ", ".join(t.name for t in settings.digest.topics) or "none configured"
+        raise ConfigError(f"unknown watch topic {topic!r} (known: {known})")
+    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+        if day is None:
+            latest = digest_store.latest_day_start(con, utcnow())
+            day = (latest or utcnow()).astimezone(zone).date()
+        start, end = _day_bounds(day, zone)
+        stories = build_stories(digest_store.stories_of_day(con, start, end))
+        figures = digest_store.day_figures(con, start, end)
+        tag_topics(con, settings, stories)
+    header = DigestHeader(
+        day=day, sources_total=figures.sources_total, sources_ok=figures.sources_ok,
+        sources_failed=figures.sources_failed, articles_in=figures.articles_in, generated_at=utcnow(),
+        topic=topic, timezone=settings.digest.timezone,
+    )  # fmt: skip
+    ranked = rank_stories(stories, day, zone, topic=topic, limit=settings.digest.top_stories)
+    out = Path(out_dir or settings.digest.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = digest_basename(day, topic)
+    markdown = render_markdown(header, ranked)
+    html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
+    # Write then rename: a reader never sees half a digest.
+    for path, text in ((html_path, render_html(header, ranked)), (md_path, markdown)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return DigestResult(
+        day=day, stories=len(ranked), html_path=html_path, markdown_path=md_path, markdown=markdown
+    )
+
+
+@task(name="write-digest", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
+def write_digest_task(
+    settings: Settings, day: date | None, topic: str | None, out_dir: Path | None
+) -> DigestResult:
+    return write_digest(settings, day=day, topic=topic, out_dir=out_dir)
+
+
+@flow(name="digest")
+def digest_flow(
+    settings: Settings | None = None,
+    day: date | None = None,
+    topic: str | None = None,
+    out_dir: Path | None = None,
+    previous_day: bool = False,
+) -> DigestResult:
+    """Digest of ``day``; by default the latest day with news, or with ``previous_day`` (the
+    daily schedule) the complete day before today in the digest's timezone."""
+    settings = settings or load_settings()
+    if previous_day and day is None:
+        day = utcnow().astimezone(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
+    result = write_digest_task(settings, day, topic, out_dir)
+    key = "daily-digest" if not topic else digest_basename(result.day, topic).replace(f"-{result.day}", "")
+    create_markdown_artifact(
+        key=key.lower(), markdown=result.markdown, description=f"Storyline digest for {result.day}"
+    )
+    return result
