@@ -1,0 +1,5 @@
+"""Prefect flows wiring the pipeline steps, and the `storyline` CLI."""
+
+from flows.runtime import configure_environment
+
+configure_environment()

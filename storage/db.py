@@ -145,7 +145,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 # DuckDB 2.x keeps a result pending until it is fetched to the end, and a pending
 # result blocks register()/unregister() on the connection: never use fetchone().
-def first(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+def first(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
 

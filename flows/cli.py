@@ -1,0 +1,304 @@
+"""The `storyline` command line.
+
+Exit codes: 0 done (a run whose sources partly failed is still done: failures
+are recorded); 1 the step itself failed; 2 bad usage or configuration;
+3 the database could not be opened (locked past the wait, or not writable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from flows.runtime import configure_environment
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
+
+
+def _parse_when(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def _common(p: argparse.ArgumentParser, *, sources: bool = False) -> None:
+    p.add_argument("--db", help="DuckDB file (default: storyline.duckdb, or $STORYLINE_DB)")
+    if sources:
+        p.add_argument("--sources", help="sources TOML file (default: sources.toml, or $STORYLINE_SOURCES)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storyline",
+        description=(
+            "Fetch news feeds, cluster articles into stories that keep their IDs, query them with SQL."
+        ),
+        epilog="Exit codes: 0 done, 1 step failed, 2 bad usage or configuration, 3 database unavailable.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect and step logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="one full pass: ingest, embed, cluster; prints a summary")
+    _common(p, sources=True)
+    p.add_argument(
+        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
+    )
+    p = sub.add_parser("ingest", help="fetch sources and store new articles")
+    _common(p, sources=True)
+    p.add_argument(
+        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
+    )
+    p = sub.add_parser("embed", help="embed articles that have no vector for the configured model")
+    _common(p)
+    p = sub.add_parser("cluster", help="cluster the active window and update stories")
+    _common(p)
+    p.add_argument("--as-of", type=_parse_when, help="run with the clock set to this moment (ISO datetime)")
+
+    p = sub.add_parser("import", help="load articles from a JSON Lines file without fetching")
+    p.add_argument("file", type=Path, help="JSON Lines: id, source, url, published_at, title, text per line")
+    _common(p)
+    p = sub.add_parser("backfill", help="import an archive and replay clustering step by step, as live")
+    p.add_argument("file", type=Path)
+    p.add_argument("--step", default="1d", help="clock step between cluster runs, e.g. 6h, 1d (default 1d)")
+    _common(p)
+
+    p = sub.add_parser("stories", help="list current stories, most recent and largest first")
+    _common(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("sql", help="run a read-only SQL query and print the result")
+    p.add_argument("query", help='e.g. "SELECT * FROM story_summary LIMIT 5"')
+    _common(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true")
+    fmt.add_argument("--json", action="store_true")
+    p = sub.add_parser("sources", help="health of every source: failing since when, why, next attempt")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("digest", help="write the daily digest (HTML + Markdown)")
+    _common(p)
+    p.add_argument("--date", type=_parse_day, help="day to report (default: today, in the digest timezone)")
+    p.add_argument("--topic", help="only stories of this watch topic")
+    p.add_argument("--out", type=Path, help="output folder (default: digests/)")
+    p = sub.add_parser("export", help="write every table and view as Parquet for long analysis")
+    p.add_argument("dir", type=Path)
+    _common(p)
+    p = sub.add_parser("serve", help="run the ingest, cluster and digest schedules until stopped")
+    _common(p, sources=True)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from pipeline.settings import load_settings
+
+    return load_settings(db=getattr(args, "db", None), sources=getattr(args, "sources", None))
+
+
+def _print_ingest(report: Any) -> None:
+    print(
+        f"sources: {report.sources_total} ({report.sources_ok} new content, "
+        f"{report.sources_unchanged} unchanged, {report.sources_failed} failed)"
+    )
+    for name, why in sorted(report.failures.items()):
+        print(f"  failed: {name}: {why}")
+    print(f"new articles: {report.new_articles} ({report.duplicates} syndicated copies)")
+
+
+def _print_cluster(report: Any) -> None:
+    print(
+        f"stories: {report.stories_touched} touched ({report.new_stories} new, {report.merges} merged, "
+        f"{report.splits} split); window {report.window_articles} articles, "
+        f"{report.unassigned} unassigned ({report.unassigned_share:.0%})"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.run import run_flow
+
+    settings = _settings(args)
+    report = run_flow(settings, due_only=args.due_only)
+    _print_ingest(report.ingest)
+    print(f"embedded: {report.embed.embedded}")
+    _print_cluster(report.cluster)
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.run import ingest_flow_for
+
+    settings = _settings(args)
+    _print_ingest(ingest_flow_for(settings)(settings, due_only=args.due_only))
+    return EXIT_OK
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from flows.embed import embed_flow
+
+    report = embed_flow(_settings(args))
+    print(f"embedded: {report.embedded} articles with {report.model}")
+    return EXIT_OK
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from flows.cluster import cluster_flow
+
+    _print_cluster(cluster_flow(_settings(args), as_of=args.as_of))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from flows.importer import import_jsonl
+
+    report = import_jsonl(_settings(args), args.file)
+    print(
+        f"lines: {report.lines}, imported: {report.imported}, already stored: {report.already_stored}, "
+        f"syndicated copies: {report.duplicates}, rejected: {len(report.rejected)}"
+    )
+    for number, why in list(report.rejected.items())[:10]:
+        print(f"  line {number}: {why}", file=sys.stderr)
+    return EXIT_OK if report.lines == 0 or len(report.rejected) < report.lines else EXIT_FAILED
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from flows.backfill import backfill, parse_step
+
+    try:
+        step = parse_step(args.step)
+    except ValueError as exc:
+        print(f"storyline: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = backfill(_settings(args), args.file, step=step)
+    print(
+        f"imported {report.imported.imported} articles; {report.steps} cluster steps; "
+        f"{report.stories} stories born, {report.merges} merges, {report.splits} splits"
+    )
+    return EXIT_OK
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    from flows.output import print_json, print_table
+    from storage.db import open_db
+    from storage.stories import stories_listing
+
+    settings = _settings(args)
+    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+        rows = stories_listing(con, args.limit)
+    columns = ["story_id", "headline", "article_count", "independent_source_count", "first_seen", "last_seen"]
+    if args.json:
+        print_json(list(rows[0]) if rows else columns, [list(r.values()) for r in rows])
+    else:
+        print_table(
+            ["story", "headline", "articles", "sources", "first seen", "last seen"],
+            [[r[c] for c in columns] for r in rows],
+        )
+    return EXIT_OK
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from flows.output import print_rows
+    from storage.query import run_readonly
+
+    settings = _settings(args)
+    columns, rows = run_readonly(settings.db, args.query, lock_wait_s=settings.lock_wait_s)
+    print_rows(columns, rows, fmt="csv" if args.csv else "json" if args.json else "table")
+    return EXIT_OK
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from flows.output import print_json, print_table
+    from storage.db import open_db
+    from storage.sources import source_health
+
+    settings = _settings(args)
+    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+        rows = source_health(con)
+    columns = ["name", "health", "consecutive_failures", "failing_since", "last_error", "next_fetch_at"]
+    if args.json:
+        print_json(list(rows[0]) if rows else columns, [list(r.values()) for r in rows])
+    else:
+        print_table(columns, [[r[c] for c in columns] for r in rows])
+    return EXIT_OK
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from flows.digest import digest_flow
+
+    result = digest_flow(_settings(args), day=args.date, topic=args.topic, out_dir=args.out)
+    print(f"digest for {result.day}: {result.stories} stories")
+    print(f"  html:     {result.html_path}")
+    print(f"  markdown: {result.markdown_path}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from storage.export import export_parquet
+
+    settings = _settings(args)
+    written = export_parquet(settings.db, args.dir, lock_wait_s=settings.lock_wait_s)
+    print(f"wrote {len(written)} Parquet files to {args.dir}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    return serve(_settings(args))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "ingest": cmd_ingest,
+    "embed": cmd_embed,
+    "cluster": cmd_cluster,
+    "import": cmd_import,
+    "backfill": cmd_backfill,
+    "stories": cmd_stories,
+    "sql": cmd_sql,
+    "sources": cmd_sources,
+    "digest": cmd_digest,
+    "export": cmd_export,
+    "serve": cmd_serve,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_environment(quiet=not args.verbose)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    from pipeline.embed import ModelLoadError
+    from pipeline.settings import ConfigError
+    from storage.db import DatabaseLocked, StorageError
+
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"storyline: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DatabaseLocked, StorageError) as exc:
+        print(f"storyline: database error: {exc}", file=sys.stderr)
+        return EXIT_DB
+    except (ModelLoadError, FileNotFoundError) as exc:
+        print(f"storyline: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("storyline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

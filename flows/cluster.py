@@ -1,0 +1,163 @@
+"""Cluster: group the active window's articles and keep story IDs stable.
+
+Read phase (window, live stories) → pure compute (HDBSCAN window clustering,
+matching clusters to stories) → write phase (memberships, lineage, labels) in
+one transaction.
+
+The window holds W days of news on two clocks. Dated articles: the W days up
+to the newest publication date not after the clock, so an archive, a bundle
+of old sample feeds or a week of failed fetches is clustered as it was when
+fresh. Undated articles (timed by when we first saw them): the W days up to
+the clock. In live operation both end at about now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.labelling import relabel_stories
+from pipeline.cluster import ClusterParams, cluster_window
+from pipeline.embed import embed_input
+from pipeline.settings import Settings, load_settings
+from pipeline.stories import (
+    LiveStory,
+    MatchParams,
+    StoryUpdate,
+    WindowArticle,
+    assign_stories,
+    story_centroid,
+)
+from storage import runs
+from storage import stories as story_store
+from storage.articles import latest_published_at
+from storage.convert import utcnow
+from storage.db import open_db, transaction
+
+
+@dataclass
+class ClusterReport:
+    run_id: int
+    as_of: datetime
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    window_articles: int = 0
+    clusters: int = 0
+    stories_touched: int = 0
+    new_stories: int = 0
+    merges: int = 0
+    splits: int = 0
+    assigned: int = 0
+    unassigned: int = 0
+
+    @property
+    def unassigned_share(self) -> float:
+        new = self.assigned + self.unassigned
+        return self.unassigned / new if new else 0.0
+
+
+def match_params(settings: Settings) -> MatchParams:
+    c = settings.cluster
+    return MatchParams(
+        match_threshold=c.match_threshold,
+        attach_threshold=c.attach_threshold,
+        match_gate_days=c.match_gate_days,
+    )
+
+
+def cluster_params(settings: Settings) -> ClusterParams:
+    return ClusterParams()
+
+
+def compute_update(
+    window: story_store.WindowData,
+    live: list[story_store.StoredStory],
+    outside: dict[str, list[str]],
+    existing_ids: set[str],
+    settings: Settings,
+) -> tuple[np.ndarray, StoryUpdate]:
+    """The pure part: window labels, then story decisions."""
+    times = np.array([t.timestamp() for t in window.times], dtype=np.float64)
+    texts = [embed_input(title, text) for title, text in zip(window.titles, window.texts, strict=True)]
+    labels = cluster_window(window.vectors, texts, times, cluster_params(settings))
+    update = assign_stories(
+        [
+            WindowArticle(article_id=a, time=t, story_id=s)
+            for a, t, s in zip(window.article_ids, window.times, window.story_ids, strict=True)
+        ],
+        labels,
+        window.vectors,
+        [
+            LiveStory(
+                story_id=s.story_id,
+                first_seen=s.first_seen,
+                last_seen=s.last_seen,
+                centroid=story_centroid(s.member_vectors),
+                size=s.size,
+            )
+            for s in live
+        ],
+        existing_ids=existing_ids,
+        members_outside_window=outside,
+        params=match_params(settings),
+    )
+    return labels, update
+
+
+def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> ClusterReport:
+    """One cluster run with the clock at ``as_of`` (default: now)."""
+    now = as_of or utcnow()
+    model = settings.embed.model
+    window_len = timedelta(days=settings.cluster.window_days)
+    gate = timedelta(days=settings.cluster.match_gate_days)
+    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+        end = latest_published_at(con, not_after=now) or now
+        start = end - window_len
+        window = story_store.load_window(con, model, start, end, undated_start=now - window_len, undated_end=now)
+        live = story_store.load_live_stories(con, model, seen_since=start - gate)
+        outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
+        existing = story_store.all_story_ids(con)
+        run_id = runs.start_run(con, "cluster", as_of=now)
+    report = ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end)
+    report.window_articles = len(window)
+    labels, update = compute_update(window, live, outside, existing, settings)
+    report.clusters = len(set(labels.tolist()) - {-1})
+    report.new_stories = len(update.new_stories)
+    report.merges = sum(1 for ev in update.lineage if ev.kind == "merge")
+    report.splits = sum(1 for ev in update.lineage if ev.kind == "split")
+    report.stories_touched = len({c.to_story for c in update.changes})
+    report.assigned = sum(1 for c in update.changes if c.from_story is None)
+    report.unassigned = len(update.unassigned)
+    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+        story_store.apply_story_update(
+            con,
+            run_id=run_id,
+            now=now,
+            changes=update.changes,
+            new_stories=update.new_stories,
+            lineage=update.lineage,
+            retired=update.retired,
+        )
+        relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
+        runs.finish_run(con, run_id, stats=report.__dict__ | {"unassigned_share": report.unassigned_share})
+    return report
+
+
+@task(name="cluster-window", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def cluster_task(settings: Settings, as_of: datetime | None = None) -> ClusterReport:
+    return cluster_step(settings, as_of=as_of)
+
+
+@flow(name="cluster")
+def cluster_flow(settings: Settings | None = None, as_of: datetime | None = None) -> ClusterReport:
+    settings = settings or load_settings()
+    report = cluster_task(settings, as_of)
+    get_run_logger().info(
+        "cluster: %d window articles, %d stories touched, %d new, %.0f%% unassigned",
+        report.window_articles, report.stories_touched, report.new_stories, 100 * report.unassigned_share,
+    )  # fmt: skip
+    return report
