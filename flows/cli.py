@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("embed", help="embed articles that have no vector for the configured model")
     _common(p)
-    p = sub.add_parser("cluster", help="cluster the active window and update stories")
+    p = sub.add_parser(
+        "cluster",
+        help="cluster the active window and update stories (embeds articles that lack a vector first)",
+    )
     _common(p)
     p.add_argument("--as-of", type=_parse_when, help="run with the clock set to this moment (ISO datetime)")
 
@@ -123,7 +126,7 @@ def _print_cluster(report: Any) -> None:
     print(
         f"stories: {report.stories_touched} touched ({report.new_stories} new, {report.merges} merged, "
         f"{report.splits} split); window {report.window_articles} articles, "
-        f"{report.unassigned} unassigned ({report.unassigned_share:.0%})"
+        f"{report.unassigned} without a story ({report.unassigned_share:.0%})"
     )
 
 
@@ -155,9 +158,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from flows.cluster import cluster_flow
+    from flows.run import embed_and_cluster_flow
 
-    _print_cluster(cluster_flow(_settings(args), as_of=args.as_of))
+    _print_cluster(embed_and_cluster_flow(_settings(args), as_of=args.as_of))
     return EXIT_OK
 
 

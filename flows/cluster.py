@@ -56,8 +56,8 @@ class ClusterReport:
 
     @property
     def unassigned_share(self) -> float:
-        new = self.assigned + self.unassigned
-        return self.unassigned / new if new else 0.0
+        """Share of the window's articles that belong to no story after this run."""
+        return self.unassigned / self.window_articles if self.window_articles else 0.0
 
 
 def match_params(settings: Settings) -> MatchParams:
@@ -117,7 +117,9 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
         end = latest_published_at(con, not_after=now) or now
         start = end - window_len
-        window = story_store.load_window(con, model, start, end, undated_start=now - window_len, undated_end=now)
+        window = story_store.load_window(
+            con, model, start, end, undated_start=now - window_len, undated_end=now
+        )
         live = story_store.load_live_stories(con, model, seen_since=start - gate)
         outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
         existing = story_store.all_story_ids(con)
@@ -155,7 +157,7 @@ def cluster_task(settings: Settings, as_of: datetime | None = None) -> ClusterRe
 @flow(name="cluster")
 def cluster_flow(settings: Settings | None = None, as_of: datetime | None = None) -> ClusterReport:
     settings = settings or load_settings()
-    report = cluster_task(settings, as_of)
+    report = cluster_task.with_options(timeout_seconds=settings.cluster.timeout_s)(settings, as_of)
     get_run_logger().info(
         "cluster: %d window articles, %d stories touched, %d new, %.0f%% unassigned",
         report.window_articles, report.stories_touched, report.new_stories, 100 * report.unassigned_share,

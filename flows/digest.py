@@ -138,7 +138,9 @@ def digest_flow(
     settings = settings or load_settings()
     if previous_day and day is None:
         day = utcnow().astimezone(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
-    result = write_digest_task(settings, day, topic, out_dir)
+    result = write_digest_task.with_options(timeout_seconds=settings.digest.timeout_s)(
+        settings, day, topic, out_dir
+    )
     key = "daily-digest" if not topic else digest_basename(result.day, topic).replace(f"-{result.day}", "")
     create_markdown_artifact(
         key=key.lower(), markdown=result.markdown, description=f"Storyline digest for {result.day}"

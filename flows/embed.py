@@ -73,6 +73,6 @@ def embed_task(settings: Settings) -> EmbedReport:
 @flow(name="embed")
 def embed_flow(settings: Settings | None = None) -> EmbedReport:
     settings = settings or load_settings()
-    report = embed_task(settings)
+    report = embed_task.with_options(timeout_seconds=settings.embed.timeout_s)(settings)
     get_run_logger().info("embed: %d new vectors with %s", report.embedded, report.model)
     return report

@@ -36,8 +36,9 @@ def _cell(value: Any, width: int) -> str:
 
 
 def print_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO = sys.stdout, max_width: int = 60
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO | None = None, max_width: int = 60
 ) -> None:
+    out = out or sys.stdout
     cells = [[_cell(v, max_width) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
@@ -46,20 +47,21 @@ def print_table(
         out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
-def print_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO = sys.stdout) -> None:
-    writer = csv.writer(out)
+def print_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO | None = None) -> None:
+    writer = csv.writer(out or sys.stdout)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([json.dumps(_plain(v)) if isinstance(v, list | tuple) else _plain(v) for v in row])
 
 
-def print_json(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO = sys.stdout) -> None:
+def print_json(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     records = [dict(zip(columns, (_plain(v) for v in row), strict=True)) for row in rows]
     json.dump(records, out, ensure_ascii=False, indent=2, default=str)
     out.write("\n")
 
 
 def print_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, fmt: str = "table", out: TextIO = sys.stdout
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, fmt: str = "table", out: TextIO | None = None
 ) -> None:
     {"table": print_table, "csv": print_csv, "json": print_json}[fmt](columns, rows, out=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from prefect import Flow, flow
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -37,8 +38,8 @@ def run_flow(settings: Settings | None = None, due_only: bool = False) -> RunRep
 
 
 @flow(name="embed-and-cluster")
-def embed_and_cluster_flow(settings: Settings | None = None) -> ClusterReport:
-    """The hourly step: vectors for what ingest brought in, then stories."""
+def embed_and_cluster_flow(settings: Settings | None = None, as_of: datetime | None = None) -> ClusterReport:
+    """The hourly step: vectors for what came in (a story needs them), then stories."""
     settings = settings or load_settings()
     embed_flow(settings)
-    return cluster_flow(settings)
+    return cluster_flow(settings, as_of=as_of)

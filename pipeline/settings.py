@@ -53,6 +53,8 @@ class EmbedSettings(BaseModel):
     max_tokens: int = 128
     # torch: plain sentence-transformers encode; fast: the project's accelerated path.
     backend: Literal["torch", "fast"] = "torch"
+    # Prefect task timeout for one embed step (a large backlog on CPU takes a while).
+    timeout_s: float = 6 * 3600
 
 
 class ClusterSettings(BaseModel):
@@ -65,6 +67,7 @@ class ClusterSettings(BaseModel):
     match_threshold: float = 0.70
     # ... and the story was last seen within this many days.
     match_gate_days: float = 3.0
+    timeout_s: float = 3600
 
 
 class WatchTopic(BaseModel):
@@ -79,6 +82,7 @@ class DigestSettings(BaseModel):
     timezone: str = "UTC"
     daily_at: str = "07:00"
     topics: list[WatchTopic] = Field(default_factory=list)
+    timeout_s: float = 600
 
 
 class ScheduleSettings(BaseModel):

@@ -1,0 +1,88 @@
+"""Embedding with the real packaged model: offline, normalised, order-preserving, incremental."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.embed import ModelLoadError, embed_input, embed_texts, load_model, resolve_model_path
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "Short headline.",
+    "A much longer article body that goes on for a while about the harbour bridge reopening after "
+    "months of repairs, with quotes from the mayor and commuters who had to take the ferry instead.",
+    "Medium length: the library will open until ten at night from next month.",
+]
+
+
+def test_the_default_model_loads_offline_from_its_package_and_gives_unit_vectors() -> None:
+    model = load_model("all-MiniLM-L6-v2", "cpu")
+    vecs = embed_texts(model, TEXTS)
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_length_sorted_batches_return_vectors_in_input_order() -> None:
+    model = load_model()
+    batched = embed_texts(model, TEXTS, batch_size=2)
+    one_by_one = np.vstack([embed_texts(model, [t]) for t in TEXTS])
+    assert np.allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_the_token_budget_truncates_long_texts() -> None:
+    model = load_model()
+    long = TEXTS[1] + " " + " ".join(f"word{i}" for i in range(400))
+    short_budget = embed_texts(model, [long, TEXTS[1]], max_tokens=16)
+    assert float(short_budget[0] @ short_budget[1]) > 0.999, "both cut to the same first 16 tokens"
+
+
+def test_a_model_that_is_not_available_offline_is_a_clear_error() -> None:
+    with pytest.raises(ModelLoadError, match="hub downloads are disabled"):
+        load_model("no-such-org/no-such-model", "cpu")
+
+
+def test_any_model_can_be_named_by_local_path() -> None:
+    path = resolve_model_path("default")
+    assert embed_texts(load_model(path, "cpu"), ["x"]).shape == (1, 384)
+
+
+def test_what_the_model_sees_is_the_headline_then_the_body() -> None:
+    assert embed_input("Bridge reopens", "The bridge reopened.") == "Bridge reopens. The bridge reopened."
+    assert embed_input("Bridge reopens", "Bridge reopens after repairs") == "Bridge reopens after repairs"
+    assert embed_input("Only a title", "") == "Only a title"
+
+
+def test_embedding_is_incremental_per_model(make_settings) -> None:
+    from datetime import UTC, datetime
+
+    from flows.embed import embed_pending
+    from pipeline.models import Article
+    from storage import articles as article_store
+    from storage.db import open_db
+
+    settings = make_settings()
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    arts = [
+        Article(
+            article_id=f"a_{i}",
+            source="s",
+            title=t[:20],
+            text=t,
+            url=None,
+            canonical_url=None,
+            published_at=now,
+            fetched_at=now,
+            content_hash=str(i),
+        )
+        for i, t in enumerate(TEXTS)
+    ]
+    with open_db(settings.db) as con:
+        article_store.insert_articles(con, arts[:2], run_id=None)
+    assert embed_pending(settings).embedded == 2
+    with open_db(settings.db) as con:
+        article_store.insert_articles(con, arts, run_id=None)
+    report = embed_pending(settings)
+    assert (report.pending_before, report.embedded) == (1, 1)
+    assert embed_pending(settings).embedded == 0

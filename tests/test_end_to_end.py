@@ -1,0 +1,183 @@
+"""The whole pass as a user runs it: `storyline run` on the bundled sample feeds, served over real
+HTTP from 127.0.0.1, through real Prefect flows, the real model and a real DuckDB file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.cli import EXIT_OK, main
+from tests.feed_server import FeedServer
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+OFFLINE = "http://127.0.0.1:9/feed.xml"
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+
+@dataclass
+class Served:
+    srv: FeedServer
+    sources: Path
+    db: Path
+    http_sources: set[str]
+
+
+def _write_http_sources(srv: FeedServer, target: Path) -> set[str]:
+    """The demo's sources file, with every bundled feed served by the local server (ETag and
+    Last-Modified set, so a second fetch can be answered 304)."""
+    entries = tomllib.loads((SAMPLES / "sources.toml").read_text(encoding="utf-8"))["sources"]
+    lines, served = [], set()
+    for s in entries:
+        url = s["url"]
+        if not url.startswith("http"):
+            body = (SAMPLES / url).read_bytes()
+            path = "/" + Path(url).name
+            srv.route(
+                path,
+                body,
+                content_type="application/rss+xml",
+                etag='"' + hashlib.sha256(body).hexdigest()[:16] + '"',
+                last_modified="Sat, 21 Nov 2026 12:00:00 GMT",
+            )
+            url = srv.url(path)
+            served.add(s["name"])
+        lines += ["[[sources]]", f"name = {json.dumps(s['name'])}", f"url = {json.dumps(url)}", ""]
+    target.write_text("\n".join(lines), encoding="utf-8")
+    return served
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("e2e")
+    with FeedServer() as srv:
+        sources = folder / "sources.toml"
+        http_sources = _write_http_sources(srv, sources)
+        yield Served(srv, sources, folder / "storyline.duckdb", http_sources)
+
+
+@pytest.fixture(scope="module")
+def first_run(served: Served) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["run", "--sources", str(served.sources), "--db", str(served.db)])
+    assert code == EXIT_OK
+    return out.getvalue()
+
+
+def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _expected_truce_guids() -> list[str]:
+    expected = tomllib.loads((SAMPLES / "expected.toml").read_text(encoding="utf-8"))
+    return expected["stories"]["truce"]["guids"]
+
+
+def test_a_run_prints_sources_new_articles_and_stories(first_run: str) -> None:
+    assert "sources: 12 (10 new content, 0 unchanged, 2 failed)" in first_run
+    assert "new articles: 61" in first_run
+    assert "stories: 7 touched (7 new" in first_run
+
+
+def test_the_truce_negotiations_come_out_as_one_story_from_at_least_four_outlets(
+    served: Served, first_run: str
+) -> None:
+    guids = _expected_truce_guids()
+    rows = _query(
+        served.db,
+        "SELECT DISTINCT sa.story_id FROM articles a JOIN story_articles sa USING (article_id) "
+        "WHERE list_contains(?, a.guid)",
+        [guids],
+    )
+    assert len(rows) == 1, "every truce article is in one story"
+    (story,) = rows[0]
+    (sources, independent, articles), *_ = _query(
+        served.db,
+        "SELECT source_count, independent_source_count, article_count FROM story_summary WHERE story_id = ?",
+        [story],
+    )
+    assert independent >= 4 and sources >= independent
+    assert articles == len(guids)
+
+
+def test_a_broken_feed_keeps_what_parsed_and_failed_sources_are_recorded(
+    served: Served, first_run: str
+) -> None:
+    rows = dict(
+        (name, (status, error_class, error, warning, entries))
+        for name, status, error_class, error, warning, entries in _query(
+            served.db, "SELECT source, status, error_class, error, warning, entries FROM fetches"
+        )
+    )
+    assert rows["Offline Gazette"][:2] == ("error", "connect_error")
+    assert rows["Valley Observer"][:2] == ("error", "not_a_feed")
+    assert "HTML page" in rows["Valley Observer"][2]
+    status, _, _, warning, entries = rows["Riverside Herald"]
+    assert status == "ok" and entries == 4 and "not well-formed" in warning
+    health = dict(_query(served.db, "SELECT name, health FROM source_health"))
+    assert health["Offline Gazette"] == health["Valley Observer"] == "failing"
+    assert health["Global Wire"] == "ok"
+
+
+def test_a_second_run_on_unchanged_feeds_adds_nothing_and_takes_the_304_path(
+    served: Served, first_run: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _query(served.db, "SELECT count(*) FROM articles")[0][0]
+    served.srv.clear_log()
+    assert main(["run", "--sources", str(served.sources), "--db", str(served.db)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "new articles: 0" in out
+    assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == before
+    second = _query(
+        served.db,
+        "SELECT source, status, http_status FROM fetches WHERE run_id = (SELECT max(run_id) FROM fetches)",
+    )
+    http = {name: (status, code) for name, status, code in second if name in served.http_sources}
+    # A source that served no feed keeps no validators: it is fetched in full until it does.
+    assert http.pop("Valley Observer") == ("error", 200)
+    assert set(http.values()) == {("not_modified", 304)}, http
+    conditional = [r for r in served.srv.requests if "if-none-match" in r.headers]
+    assert len(conditional) == len(http)
+    assert (
+        _query(served.db, "SELECT count(*) FROM story_articles")[0][0]
+        == _query(served.db, "SELECT count(*) FROM membership_changes")[0][0]
+    ), "nothing moved between stories"
+
+
+def test_stories_and_sql_commands_read_the_database(
+    served: Served, first_run: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stories", "--db", str(served.db), "--json", "--limit", "3"]) == EXIT_OK
+    stories = json.loads(capsys.readouterr().out)
+    assert len(stories) == 3 and stories[0]["independent_source_count"] >= 4
+    query = "SELECT story_id, article_count FROM story_summary ORDER BY article_count DESC LIMIT 1"
+    assert main(["sql", query, "--db", str(served.db), "--csv"]) == EXIT_OK
+    header, row = capsys.readouterr().out.strip().splitlines()
+    assert header == "story_id,article_count" and row.split(",")[1] == "18"
+
+
+def test_user_sql_cannot_write_or_read_files(
+    served: Served, first_run: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for query in (
+        "DELETE FROM articles",
+        "CREATE TABLE x (i INT)",
+        f"COPY articles TO '{served.db.parent / 'leak.csv'}'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+    ):
+        assert main(["sql", query, "--db", str(served.db)]) == 3, query
+    assert not (served.db.parent / "leak.csv").exists()
+    assert "query failed" in capsys.readouterr().err
+    assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == 61
