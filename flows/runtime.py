@@ -22,5 +22,7 @@ def configure_environment(*, quiet: bool = True) -> None:
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
     if quiet:
+        # Model loading draws its own progress bars; ours (embedding, backfill) stay.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
