@@ -31,6 +31,7 @@ class Dataset:
     ids: list[str]
     stories: list[str | None]
     sources: list[str | None]
+    urls: list[str | None]
     titles: list[str]
     bodies: list[str]
     texts: list[str]
@@ -87,6 +88,7 @@ def load_dataset(path: str | Path) -> Dataset:
         ids=[str(r["id"]) for r in rows],
         stories=[None if r.get("story") is None else str(r["story"]) for r in rows],
         sources=[r.get("source") for r in rows],
+        urls=[r.get("url") for r in rows],
         titles=titles,
         bodies=bodies,
         texts=texts,
@@ -103,6 +105,7 @@ def titles_only(ds: Dataset) -> Dataset:
         ids=[ds.ids[i] for i in keep],
         stories=[ds.stories[i] for i in keep],
         sources=[ds.sources[i] for i in keep],
+        urls=[ds.urls[i] for i in keep],
         titles=[ds.titles[i] for i in keep],
         bodies=["" for _ in keep],
         texts=[ds.titles[i] for i in keep],

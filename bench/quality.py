@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import Dataset, embeddings, load_dataset, titles_only
-from pipeline.cluster import ClusterParams, cluster_window
+from bench.replay import Replay, replay_set
+from flows.cluster import cluster_params
+from pipeline.cluster import cluster_window
 from pipeline.metrics import ami, bcubed, pairwise_f1
+from pipeline.settings import Settings
 
 # Fixed baseline settings (one value for every set, like Storyline's default).
 TFIDF_DISTANCE = 0.8  # average-link cosine distance cut for TF-IDF vectors
@@ -43,7 +47,9 @@ Method = Callable[[Dataset, np.ndarray], np.ndarray]
 
 
 def storyline(ds: Dataset, vectors: np.ndarray) -> np.ndarray:
-    return cluster_window(vectors, ds.texts, ds.times if ds.dated else None, ClusterParams())
+    """The default configuration's window clustering over the whole set as one window."""
+    params = cluster_params(Settings())
+    return cluster_window(vectors, ds.texts, ds.times if ds.dated else None, params)
 
 
 def plain_hdbscan(ds: Dataset, vectors: np.ndarray) -> np.ndarray:
@@ -90,75 +96,15 @@ def single_pass(ds: Dataset, vectors: np.ndarray) -> np.ndarray:
     return labels
 
 
+REPLAYS: dict[str, Replay] = {}
+
+
 def replay_daily(ds: Dataset, vectors: np.ndarray) -> np.ndarray:
-    """Replay the set day by day as the cluster flow would see it, with stories kept in memory.
-
-    Each day's run clusters the window ending at that day's end (``ClusterSettings.window_days``)
-    with the default ClusterParams and hands the labels to ``pipeline.stories.assign_stories``,
-    which keeps story IDs across runs; the result is each article's story after the last run
-    (-1 for none). Storage is not involved: this mirrors flows/cluster.py's pure part, not its
-    SQL. An undated set has no days and is clustered as one window.
-    """
-    from datetime import UTC, datetime
-
-    from pipeline.settings import ClusterSettings
-    from pipeline.stories import LiveStory, MatchParams, WindowArticle, assign_stories, story_centroid
-
-    settings = ClusterSettings()
-    match = MatchParams.from_settings(settings)
-    n = len(ds)
-    known = np.isfinite(ds.times)
-    times = np.where(known, ds.times, np.nanmin(ds.times) if known.any() else 0.0)
-    stamps = [datetime.fromtimestamp(t, tz=UTC) for t in times]
-    position = {aid: k for k, aid in enumerate(ds.ids)}
-    story_of: dict[int, str] = {}
-    existing: set[str] = set()
-    day = 86400.0
-    if known.any():
-        first_day = np.floor(times.min() / day) * day
-        ends = np.arange(first_day + day, times.max() + day + 1, day)
-    else:
-        ends = np.array([times.max() + 1.0])
-    window_s = settings.window_days * day
-    gate_s = settings.match_gate_days * day
-    for end in ends:
-        idx = np.flatnonzero((times < end) & (times >= end - window_s)) if known.any() else np.arange(n)
-        if len(idx) == 0:
-            continue
-        texts = [ds.texts[i] for i in idx]
-        labels = cluster_window(vectors[idx], texts, ds.times[idx] if known.any() else None)
-        members: dict[str, list[int]] = {}
-        for i, sid in story_of.items():
-            members.setdefault(sid, []).append(i)
-        live = []
-        for sid, mem in members.items():
-            last = max(times[m] for m in mem)
-            if last >= end - window_s - gate_s:
-                live.append(
-                    LiveStory(
-                        story_id=sid,
-                        first_seen=stamps[min(mem, key=lambda m: times[m])],
-                        last_seen=datetime.fromtimestamp(last, tz=UTC),
-                        centroid=story_centroid(vectors[mem]),
-                        size=len(mem),
-                    )
-                )
-        in_window = set(idx.tolist())
-        outside = {s.story_id: [ds.ids[m] for m in members[s.story_id] if m not in in_window] for s in live}
-        update = assign_stories(
-            [WindowArticle(ds.ids[i], stamps[i], story_of.get(i)) for i in idx],
-            labels,
-            vectors[idx],
-            live,
-            existing_ids=existing,
-            members_outside_window=outside,
-            params=match,
-        )
-        for change in update.changes:
-            story_of[position[change.article_id]] = change.to_story
-        existing.update(update.new_stories)
-    codes: dict[str, int] = {}
-    return np.array([codes.setdefault(story_of[i], len(codes)) if i in story_of else -1 for i in range(n)])
+    """The set fed to Storyline day by day (by published_at) through the real importer, storage and
+    cluster step (bench/replay.py); the score is on the story IDs after the last run."""
+    result = replay_set(ds, vectors, step=timedelta(days=1))
+    REPLAYS[ds.name] = result
+    return result.labels
 
 
 METHODS: dict[str, Method] = {
@@ -206,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         "--replay",
         choices=["none", "daily"],
         default="none",
-        help="daily: also replay each set day by day through story matching (in memory, default settings)",
+        help="daily: also replay each set day by day through the real storage and cluster step",
+    )
+    parser.add_argument(
+        "--twice",
+        action="store_true",
+        help="with --replay daily: replay each set a second time and check the story IDs are identical",
     )
     parser.add_argument(
         "--titles-only",
@@ -224,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
             ds = titles_only(ds)
         vectors = embeddings(ds)
         summary[ds.name] = report(ds, run_methods(ds, vectors, methods))
+        if ds.name in REPLAYS:
+            r = REPLAYS[ds.name]
+            print(
+                f"  replay stability: {r.steps} cluster runs, {r.moved} articles changed story "
+                f"(all through {r.merges} merges and {r.splits} splits), {r.silent} silent changes"
+            )
+            if args.twice:
+                again = replay_set(ds, vectors, step=timedelta(days=1))
+                same = again.story_ids == r.story_ids
+                print(f"  replayed twice: story IDs and memberships {'identical' if same else 'DIFFER'}")
     print("\nB3-F1 summary")
     names = list(summary)
     print(f"  {'method':22s} " + " ".join(f"{n[:14]:>14s}" for n in names) + f" {'mean':>6s}")

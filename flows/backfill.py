@@ -43,27 +43,36 @@ def step_boundaries(first: datetime, last: datetime, step: timedelta) -> list[da
 
 @dataclass
 class BackfillReport:
-    imported: ImportReport
+    imported: ImportReport | None = None
     steps: int = 0
     stories: int = 0
     merges: int = 0
     splits: int = 0
 
 
-def backfill(
-    settings: Settings, path: Path, *, step: timedelta, imported_at: datetime | None = None
-) -> BackfillReport:
-    imported = import_jsonl(settings, path, imported_at=imported_at or utcnow())
-    embed_pending(settings)
+def replay(settings: Settings, *, step: timedelta, progress: bool = True) -> BackfillReport:
+    """Cluster the stored articles step by step, the clock at each boundary, as live runs would."""
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
         first, last = article_time_range(con)
-    report = BackfillReport(imported=imported)
+    report = BackfillReport()
     if first is None or last is None:
         return report
-    for as_of in tqdm(step_boundaries(first, last, step), desc="backfill", unit="step", disable=None):
+    boundaries = step_boundaries(first, last, step)
+    for as_of in tqdm(boundaries, desc="backfill", unit="step", disable=None if progress else True):
         result = cluster_step(settings, as_of=as_of)
         report.steps += 1
         report.stories += result.new_stories
         report.merges += result.merges
         report.splits += result.splits
+    return report
+
+
+def backfill(
+    settings: Settings, path: Path, *, step: timedelta, imported_at: datetime | None = None
+) -> BackfillReport:
+    """Import an archive, embed it, then replay clustering over it (see ``replay``)."""
+    imported = import_jsonl(settings, path, imported_at=imported_at or utcnow())
+    embed_pending(settings)
+    report = replay(settings, step=step)
+    report.imported = imported
     return report

@@ -187,7 +187,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     report = backfill(_settings(args), args.file, step=step)
     print(
-        f"imported {report.imported.imported} articles; {report.steps} cluster steps; "
+        f"imported {report.imported.imported if report.imported else 0} articles; "
+        f"{report.steps} cluster steps; "
         f"{report.stories} stories born, {report.merges} merges, {report.splits} splits"
     )
     return EXIT_OK

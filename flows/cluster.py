@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from prefect import flow, get_run_logger, task
@@ -22,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.labelling import relabel_stories
 from pipeline.cluster import ClusterParams, cluster_window
+from pipeline.context import nearest_context
 from pipeline.embed import embed_input
 from pipeline.settings import Settings, load_settings
 from pipeline.stories import (
@@ -38,6 +40,9 @@ from storage.articles import latest_published_at
 from storage.convert import utcnow
 from storage.db import open_db, transaction
 
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
 
 @dataclass
 class ClusterReport:
@@ -46,6 +51,7 @@ class ClusterReport:
     window_start: datetime | None = None
     window_end: datetime | None = None
     window_articles: int = 0
+    context_articles: int = 0
     clusters: int = 0
     stories_touched: int = 0
     new_stories: int = 0
@@ -61,16 +67,17 @@ class ClusterReport:
 
 
 def match_params(settings: Settings) -> MatchParams:
-    c = settings.cluster
-    return MatchParams(
-        match_threshold=c.match_threshold,
-        attach_threshold=c.attach_threshold,
-        match_gate_days=c.match_gate_days,
-    )
+    return MatchParams.from_settings(settings.cluster)
 
 
 def cluster_params(settings: Settings) -> ClusterParams:
-    return ClusterParams()
+    c = settings.cluster
+    return ClusterParams(
+        threshold=c.link_threshold,
+        time_weight=c.time_weight,
+        min_cluster_size=c.min_cluster_size,
+        min_samples=c.min_samples,
+    )
 
 
 def compute_update(
@@ -108,6 +115,26 @@ def compute_update(
     return labels, update
 
 
+def _load_context(
+    con: DuckDBPyConnection,
+    settings: Settings,
+    window: story_store.WindowData,
+    *,
+    since: datetime,
+    until: datetime,
+) -> story_store.WindowData:
+    """The most similar older articles of each window article that has no story yet."""
+    model = settings.embed.model
+    fresh = [i for i, s in enumerate(window.story_ids) if s is None]
+    if not fresh or settings.cluster.context_neighbours <= 0:
+        return story_store.load_articles(con, model, [])
+    ids, vectors = story_store.context_pool(con, model, since, until)
+    in_window = set(window.article_ids)
+    keep = [k for k, a in enumerate(ids) if a not in in_window]
+    picked = nearest_context(window.vectors[fresh], vectors[keep], settings.cluster.context_neighbours)
+    return story_store.load_articles(con, model, [ids[keep[k]] for k in picked])
+
+
 def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> ClusterReport:
     """One cluster run with the clock at ``as_of`` (default: now)."""
     now = as_of or utcnow()
@@ -120,12 +147,15 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
         window = story_store.load_window(
             con, model, start, end, undated_start=now - window_len, undated_end=now
         )
+        context = _load_context(con, settings, window, since=start - gate, until=now)
+        window = window.plus(context)
         live = story_store.load_live_stories(con, model, seen_since=start - gate)
         outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
         existing = story_store.all_story_ids(con)
         run_id = runs.start_run(con, "cluster", as_of=now)
     report = ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end)
-    report.window_articles = len(window)
+    report.window_articles = len(window) - len(context)
+    report.context_articles = len(context)
     labels, update = compute_update(window, live, outside, existing, settings)
     report.clusters = len(set(labels.tolist()) - {-1})
     report.new_stories = len(update.new_stories)
@@ -133,7 +163,8 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
     report.splits = sum(1 for ev in update.lineage if ev.kind == "split")
     report.stories_touched = len({c.to_story for c in update.changes})
     report.assigned = sum(1 for c in update.changes if c.from_story is None)
-    report.unassigned = len(update.unassigned)
+    context_ids = set(context.article_ids)
+    report.unassigned = sum(1 for a in update.unassigned if a not in context_ids)
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
         story_store.apply_story_update(
             con,

@@ -58,15 +58,27 @@ class EmbedSettings(BaseModel):
 
 
 class ClusterSettings(BaseModel):
+    """See README "How stories evolve" and bench/README.md for how the defaults were chosen."""
+
+    # Each run clusters the last window_days of news ...
     window_days: float = 4.0
+    # ... plus, for every article without a story yet, its context_neighbours most similar
+    # articles of the match_gate_days before the window, with their stories: a follow-up
+    # a week later meets the story it continues, as it would in one big batch.
+    context_neighbours: int = 10
+    # A story can take new articles while they lie within this many days of its span.
+    match_gate_days: float = 30.0
+    # Two groups of articles join while their mean blended similarity is at least this.
+    link_threshold: float = 0.10
+    # Soft penalty per log-day between two articles' publication times.
+    time_weight: float = 0.05
     min_cluster_size: int = 2
     min_samples: int = 1
-    # Noise articles attach to the closest live story above this cosine.
-    attach_threshold: float = 0.62
-    # A new cluster continues a live story when its centroid is this close...
-    match_threshold: float = 0.70
-    # ... and the story was last seen within this many days.
-    match_gate_days: float = 3.0
+    # Raw embedding cosines for the two fallbacks the window clustering did not decide: a cluster
+    # of new articles continues the closest live story's centroid, and a noise article attaches
+    # to it. Different events of one kind (two shootings) sit at 0.64-0.79: keep these high.
+    match_threshold: float = 0.85
+    attach_threshold: float = 0.80
     timeout_s: float = 3600
 
 

@@ -74,10 +74,10 @@ ChangeReason = Literal["new", "cluster", "attach", "merge", "split"]
 class MatchParams:
     # Cluster centroid -> story centroid cosine to continue a story; also how alike two stories
     # must be to merge.
-    match_threshold: float = 0.70
+    match_threshold: float = 0.85
     # Single noise article -> story centroid cosine to join it.
-    attach_threshold: float = 0.62
-    match_gate_days: float = 3.0
+    attach_threshold: float = 0.80
+    match_gate_days: float = 30.0
     # "Substantial" part of a cluster: at least min_members articles and min_share of the cluster.
     # Also the smallest group of new articles that founds a story, and the smallest split part.
     min_share: float = 0.25

@@ -16,7 +16,7 @@ from storage.embeddings import embedding_dim, vectors_to_numpy
 
 @dataclass
 class WindowData:
-    """The articles of the active window that have an embedding, in a stable order."""
+    """Articles of one cluster run that have an embedding, in (time, id) order."""
 
     article_ids: list[str]
     sources: list[str]
@@ -30,6 +30,55 @@ class WindowData:
     def __len__(self) -> int:
         return len(self.article_ids)
 
+    def plus(self, other: WindowData) -> WindowData:
+        """Both sets of articles (each once), in (time, id) order."""
+        if len(other) == 0:
+            return self
+        if len(self) == 0:
+            return other
+        seen = set(self.article_ids)
+        rows = [(self, i) for i in range(len(self))]
+        rows += [(other, i) for i, a in enumerate(other.article_ids) if a not in seen]
+        rows.sort(key=lambda r: (r[0].times[r[1]], r[0].article_ids[r[1]]))
+        return WindowData(
+            article_ids=[w.article_ids[i] for w, i in rows],
+            sources=[w.sources[i] for w, i in rows],
+            titles=[w.titles[i] for w, i in rows],
+            texts=[w.texts[i] for w, i in rows],
+            times=[w.times[i] for w, i in rows],
+            story_ids=[w.story_ids[i] for w, i in rows],
+            is_duplicate=[w.is_duplicate[i] for w, i in rows],
+            vectors=np.vstack([w.vectors[i] for w, i in rows]),
+        )
+
+
+_ARTICLE_ROWS = """
+    SELECT a.article_id, a.source, a.title, a.text, a.effective_at, sa.story_id,
+           a.duplicate_of IS NOT NULL AS is_duplicate, e.vector
+    FROM articles a
+    JOIN embeddings e ON e.article_id = a.article_id AND e.model = ?
+    LEFT JOIN story_articles sa ON sa.article_id = a.article_id
+"""
+
+
+def _window_data(con: duckdb.DuckDBPyConnection, model: str, where: str, params: list[Any]) -> WindowData:
+    dim = embedding_dim(con)
+    if dim is None:
+        return WindowData([], [], [], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
+    table = con.sql(
+        f"{_ARTICLE_ROWS} WHERE {where} ORDER BY a.effective_at, a.article_id", params=[model, *params]
+    ).to_arrow_table()
+    return WindowData(
+        article_ids=table["article_id"].to_pylist(),
+        sources=table["source"].to_pylist(),
+        titles=table["title"].to_pylist(),
+        texts=table["text"].to_pylist(),
+        times=[from_db_time(t) or OLDEST for t in table["effective_at"].to_pylist()],
+        story_ids=table["story_id"].to_pylist(),
+        is_duplicate=table["is_duplicate"].to_pylist(),
+        vectors=vectors_to_numpy(table["vector"], dim),
+    )
+
 
 def load_window(
     con: duckdb.DuckDBPyConnection,
@@ -42,38 +91,44 @@ def load_window(
 ) -> WindowData:
     """Embedded articles published in [start, end]; undated ones (timed by when they were first
     seen) in [undated_start, undated_end], which default to the same bounds."""
-    dim = embedding_dim(con)
-    if dim is None:
-        return WindowData([], [], [], [], [], [], [], np.zeros((0, 0), dtype=np.float32))
-    table = con.sql(
-        """
-        SELECT a.article_id, a.source, a.title, a.text, a.effective_at, sa.story_id,
-               a.duplicate_of IS NOT NULL AS is_duplicate, e.vector
-        FROM articles a
-        JOIN embeddings e ON e.article_id = a.article_id AND e.model = ?
-        LEFT JOIN story_articles sa ON sa.article_id = a.article_id
-        WHERE CASE WHEN a.published_at IS NOT NULL THEN a.published_at BETWEEN ? AND ?
-                   ELSE a.effective_at BETWEEN ? AND ? END
-        ORDER BY a.effective_at, a.article_id
-        """,
-        params=[
-            model,
+    return _window_data(
+        con,
+        model,
+        """CASE WHEN a.published_at IS NOT NULL THEN a.published_at BETWEEN ? AND ?
+                ELSE a.effective_at BETWEEN ? AND ? END""",
+        [
             to_db_time(start),
             to_db_time(end),
             to_db_time(undated_start or start),
             to_db_time(undated_end or end),
         ],
-    ).to_arrow_table()
-    return WindowData(
-        article_ids=table["article_id"].to_pylist(),
-        sources=table["source"].to_pylist(),
-        titles=table["title"].to_pylist(),
-        texts=table["text"].to_pylist(),
-        times=[from_db_time(t) or start for t in table["effective_at"].to_pylist()],
-        story_ids=table["story_id"].to_pylist(),
-        is_duplicate=table["is_duplicate"].to_pylist(),
-        vectors=vectors_to_numpy(table["vector"], dim),
     )
+
+
+def load_articles(con: duckdb.DuckDBPyConnection, model: str, article_ids: Sequence[str]) -> WindowData:
+    """The given embedded articles, as window rows."""
+    if not article_ids:
+        return _window_data(con, model, "FALSE", [])
+    return _window_data(con, model, "list_contains(?, a.article_id)", [list(article_ids)])
+
+
+def context_pool(
+    con: duckdb.DuckDBPyConnection, model: str, since: datetime, until: datetime
+) -> tuple[list[str], np.ndarray]:
+    """Ids and vectors of embedded articles timed in [since, until]: where context comes from."""
+    dim = embedding_dim(con)
+    if dim is None:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    table = con.sql(
+        """
+        SELECT a.article_id, e.vector FROM articles a
+        JOIN embeddings e ON e.article_id = a.article_id AND e.model = ?
+        WHERE a.effective_at BETWEEN ? AND ?
+        ORDER BY a.effective_at, a.article_id
+        """,
+        params=[model, to_db_time(since), to_db_time(until)],
+    ).to_arrow_table()
+    return table["article_id"].to_pylist(), vectors_to_numpy(table["vector"], dim)
 
 
 @dataclass

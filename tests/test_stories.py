@@ -30,6 +30,9 @@ from pipeline.stories import (
 
 DIM = 48
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+# The rules are specified with these thresholds on the synthetic vectors below (the shipped
+# defaults are higher, for real embeddings; see pipeline.settings.ClusterSettings).
+RULES = MatchParams(match_threshold=0.70, attach_threshold=0.62, match_gate_days=3.0)
 
 
 def day(d: float) -> datetime:
@@ -83,7 +86,7 @@ class Store:
         now: datetime,
         labels: Mapping[str, int],
         window_days: float = 4.0,
-        params: MatchParams = MatchParams(),  # noqa: B008
+        params: MatchParams = RULES,
     ) -> StoryUpdate:
         window = sorted(
             (a for a, t in self.time.items() if now - timedelta(days=window_days) <= t <= now),
@@ -349,6 +352,7 @@ def test_story_last_seen_beyond_the_gate_is_not_continued_even_by_an_identical_c
         [old],
         existing_ids={"s_old"},
         members_outside_window={"s_old": ["old0"]},
+        params=RULES,
     )
 
     assert update.new_stories == [sid("new0")]
@@ -366,6 +370,7 @@ def test_noise_article_beyond_the_gate_does_not_attach() -> None:
         [old],
         existing_ids={"s_old"},
         members_outside_window={},
+        params=RULES,
     )
 
     assert update.changes == [MembershipChange("ontime", None, "s_old", "attach")]
