@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 DEMO_DB ?= demo.duckdb
+# The busiest day of the bundled sample feeds, for the demo digest.
+DEMO_DAY := 2026-11-20
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -37,8 +39,9 @@ setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
 demo: setup
-	$(BIN)/storyline run --sources samples/sources.toml --db $(DEMO_DB)
+	STORYLINE_CONFIG=samples/storyline.toml $(BIN)/storyline run --sources samples/sources.toml --db $(DEMO_DB)
 	$(BIN)/storyline stories --db $(DEMO_DB) --limit 8
+	STORYLINE_CONFIG=samples/storyline.toml $(BIN)/storyline digest --db $(DEMO_DB) --date $(DEMO_DAY)
 
 test: setup-dev
 	bash scripts/test-deps.sh

@@ -25,8 +25,10 @@ copies carry no weight: a wire story in twenty papers is one source's
 reporting. Equal scores are ordered by story id so the output is stable.
 
 Safety. Titles, summaries, outlet names and keywords come from feeds and are
-untrusted. HTML output escapes every text; summaries are reduced to plain text
-with nh3 (no tag kept) before escaping; links are kept only for http(s) URLs
+untrusted. Storage holds them as plain text (the clean step turned the feed's
+HTML into text), so HTML output escapes every text and never parses it again:
+markup-like characters in a headline are shown as the outlet published them;
+links are kept only for http(s) URLs
 and carry rel="noopener noreferrer"; the page has no script and a CSP that
 forbids scripts and every external load. Markdown output escapes Markdown and
 HTML syntax in feed text and links only http(s) URLs.
@@ -42,8 +44,6 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
-
-import nh3
 
 Status = Literal["new", "developing"]
 
@@ -239,18 +239,15 @@ def safe_url(url: str | None) -> str | None:
     return url
 
 
-def plain_text(value: str | None) -> str:
-    """Feed text reduced to one line of plain text: tags dropped by nh3, entities decoded."""
-    if not value:
-        return ""
-    # No tag is allowed, so nh3 keeps only text (script/style bodies are dropped whole).
-    cleaned = html.unescape(nh3.clean(value, tags=set(), attributes={}))
-    return _one_line(cleaned)
-
-
 def feed_text(value: str | None) -> str:
-    """A feed title as plain text; text that is nothing but markup is kept (to be escaped)."""
-    return plain_text(value) or _one_line(value or "")
+    """Stored feed text (a title, a summary) as one line, for escaping by the renderer.
+
+    Storage holds plain text: the clean step already turned the feed's HTML into text and
+    decoded its entities. What still looks like markup here is text the outlet published
+    ("win <img src=x onerror=alert(1)>" in a headline), so it is shown as characters,
+    never parsed again: dropping it would misquote the outlet, rendering it would run it.
+    """
+    return _one_line(value or "")
 
 
 def _one_line(value: str) -> str:
@@ -296,10 +293,12 @@ def _title(header: DigestHeader) -> str:
 
 
 def _sources_line(header: DigestHeader) -> str:
-    return (
-        f"{header.sources_total} sources: {header.sources_ok} fetched, {header.sources_failed} failed"
-        f" · {header.articles_in} articles in"
-    )
+    if header.sources_ok or header.sources_failed:
+        fetched = f"{header.sources_ok} fetched, {header.sources_failed} failed"
+    else:
+        # An archive, or a digest of a day before the feeds were first fetched.
+        fetched = "no fetch ran that day"
+    return f"{header.sources_total} sources: {fetched} · {header.articles_in} articles in"
 
 
 def _stats_line(item: RankedStory) -> str:
@@ -363,6 +362,8 @@ def render_markdown(header: DigestHeader, ranked: list[RankedStory]) -> str:
         lines.append(f"{badge} · {md_text(_status_line(item))}  ")
         if item.story.keywords:
             lines.append(f"Keywords: {', '.join(md_text(k) for k in item.story.keywords)}  ")
+        if item.story.topics:
+            lines.append(f"Watch topics: {', '.join(md_text(t) for t in item.story.topics)}  ")
         lines.append(f"{md_text(_stats_line(item))}  ")
         lines.append(f"Outlets: {', '.join(md_text(o) for o in item.outlets)}  ")
         lines.append(f"Coverage: {_md_timeline(item.timeline)}")
@@ -504,6 +505,8 @@ def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date) -> list[s
     if story.keywords:
         chips = "".join(f"<span>{_e(k)}</span>" for k in story.keywords)
         parts.append(f'<p class="kw"><span class="sr">Keywords: </span>{chips}</p>')
+    if story.topics:
+        parts.append(f'<p class="meta topics">Watch topics: {", ".join(_e(t) for t in story.topics)}</p>')
     parts.append(f'<p class="meta stats">{_e(_stats_line(item))}</p>')
     parts.append(f'<p class="meta outlets">Covered by: {", ".join(_e(o) for o in item.outlets)}</p>')
     parts.extend(_html_timeline(item.timeline, day))
@@ -532,7 +535,7 @@ def _html_article(a: DigestArticle, zone: tzinfo, fmt: str, *, with_summary: boo
         f'<span class="src">{_e(a.source)}</span> '
         f'<time datetime="{_utc(a.published_at).isoformat()}">{local.strftime(fmt)}</time>{copy}'
     )
-    summary = _shorten(plain_text(a.summary), SUMMARY_CHARS) if with_summary else ""
+    summary = _shorten(feed_text(a.summary), SUMMARY_CHARS) if with_summary else ""
     if summary:
         line += f'<p class="summary">{_e(summary)}</p>'
     return line + "</li>"

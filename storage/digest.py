@@ -108,13 +108,13 @@ def story_centroids(
     dim = embedding_dim(con)
     if dim is None or not story_ids:
         return {}
-    table = con.execute(
+    table = con.sql(
         """
         SELECT sa.story_id, e.vector FROM story_articles sa
         JOIN embeddings e ON e.article_id = sa.article_id AND e.model = ?
         WHERE list_contains(?, sa.story_id) ORDER BY sa.story_id
         """,
-        [model, story_ids],
+        params=[model, story_ids],
     ).to_arrow_table()
     ids = table["story_id"].to_pylist()
     vectors = vectors_to_numpy(table["vector"], dim)

@@ -181,3 +181,64 @@ def test_user_sql_cannot_write_or_read_files(
     assert not (served.db.parent / "leak.csv").exists()
     assert "query failed" in capsys.readouterr().err
     assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == 61
+
+
+def _digest(served: Served, day: str, out: Path) -> Path:
+    assert main(["digest", "--db", str(served.db), "--date", day, "--out", str(out)]) == EXIT_OK
+    return out / f"digest-{day}.html"
+
+
+def test_the_digest_flow_writes_html_and_markdown_and_publishes_a_prefect_artifact(
+    served: Served, first_run: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    html_path = _digest(served, "2026-11-20", tmp_path)
+    markdown = (tmp_path / "digest-2026-11-20.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# Storyline digest — Friday 20 November 2026")
+    assert "Mediators press Israel and Hamas toward a phased truce" in markdown
+    assert html_path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    async def latest() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["daily-digest"]))
+            )
+
+    artifacts = asyncio.run(latest())
+    assert artifacts and any(a.type == "markdown" and a.data == markdown for a in artifacts)
+
+
+@pytest.mark.browser
+def test_the_sample_digests_open_cleanly_in_a_browser_and_no_feed_payload_runs(
+    served: Served, first_run: str, tmp_path: Path
+) -> None:
+    from tests.browser import CHROMIUM_MISSING, chromium_path, load_page
+
+    if chromium_path() is None:
+        pytest.skip(CHROMIUM_MISSING)
+    checks = {
+        "executed": "document.title.includes('alert') || typeof window.__pwned !== 'undefined'",
+        "active": "document.querySelectorAll('script, img, svg, iframe, object, embed, form, math').length",
+        "protocols": "[...document.querySelectorAll('a[href]')].map(a => a.protocol)",
+        "rels": "[...document.querySelectorAll('a[href]')].map(a => a.rel)",
+        "text": "document.body.innerText",
+    }
+    pages = {day: load_page(_digest(served, day, tmp_path), evaluate=checks) for day in
+             ("2026-11-19", "2026-11-20", "2026-11-21")}  # fmt: skip
+    for day, page in pages.items():
+        assert page.console_errors == [], day
+        assert page.values["executed"] is False and page.values["active"] == 0, day
+        assert set(page.values["protocols"]) == {"https:"}, day
+        assert set(page.values["rels"]) == {"noopener noreferrer"}, day
+    friday = pages["2026-11-20"].values["text"]
+    assert "Mediators press Israel and Hamas toward a phased truce and hostage deal" in friday
+    covered = next(line for line in friday.splitlines() if line.startswith("Covered by:"))
+    assert len(covered.split(",")) >= 4
+    # The feed items that carry payloads are there, as inert text.
+    assert "Halcyon H9: first benchmarks" in pages["2026-11-19"].values["text"]
+    assert "Chile quake: live map of aftershocks" in friday
+    assert "<img src=x onerror=alert(1)>" in pages["2026-11-21"].values["text"]
