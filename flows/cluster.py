@@ -153,30 +153,33 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
         outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
         existing = story_store.all_story_ids(con)
         run_id = runs.start_run(con, "cluster", as_of=now)
-    report = ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end)
-    report.window_articles = len(window) - len(context)
-    report.context_articles = len(context)
-    labels, update = compute_update(window, live, outside, existing, settings)
-    report.clusters = len(set(labels.tolist()) - {-1})
-    report.new_stories = len(update.new_stories)
-    report.merges = sum(1 for ev in update.lineage if ev.kind == "merge")
-    report.splits = sum(1 for ev in update.lineage if ev.kind == "split")
-    report.stories_touched = len({c.to_story for c in update.changes})
-    report.assigned = sum(1 for c in update.changes if c.from_story is None)
-    context_ids = set(context.article_ids)
-    report.unassigned = sum(1 for a in update.unassigned if a not in context_ids)
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
-        story_store.apply_story_update(
-            con,
-            run_id=run_id,
-            now=now,
-            changes=update.changes,
-            new_stories=update.new_stories,
-            lineage=update.lineage,
-            retired=update.retired,
-        )
-        relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
-        runs.finish_run(con, run_id, stats=report.__dict__ | {"unassigned_share": report.unassigned_share})
+    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+        report = ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end)
+        report.window_articles = len(window) - len(context)
+        report.context_articles = len(context)
+        labels, update = compute_update(window, live, outside, existing, settings)
+        report.clusters = len(set(labels.tolist()) - {-1})
+        report.new_stories = len(update.new_stories)
+        report.merges = sum(1 for ev in update.lineage if ev.kind == "merge")
+        report.splits = sum(1 for ev in update.lineage if ev.kind == "split")
+        report.stories_touched = len({c.to_story for c in update.changes})
+        report.assigned = sum(1 for c in update.changes if c.from_story is None)
+        context_ids = set(context.article_ids)
+        report.unassigned = sum(1 for a in update.unassigned if a not in context_ids)
+        with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+            story_store.apply_story_update(
+                con,
+                run_id=run_id,
+                now=now,
+                changes=update.changes,
+                new_stories=update.new_stories,
+                lineage=update.lineage,
+                retired=update.retired,
+            )
+            relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
+            runs.finish_run(
+                con, run_id, stats=report.__dict__ | {"unassigned_share": report.unassigned_share}
+            )
     return report
 
 

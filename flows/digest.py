@@ -24,8 +24,9 @@ from pipeline.embed import embed_texts, load_model
 from pipeline.settings import ConfigError, Settings, load_settings
 from pipeline.topics import match_topics, topic_text
 from storage import digest as digest_store
+from storage import runs
 from storage.convert import utcnow
-from storage.db import open_db
+from storage.db import StorageError, open_db
 
 
 @dataclass
@@ -89,6 +90,23 @@ def write_digest(
     if topic and topic not in {t.name for t in settings.digest.topics}:
         known = ", ".join(t.name for t in settings.digest.topics) or "none configured"
         raise ConfigError(f"unknown watch topic {topic!r} (known: {known})")
+    if not Path(settings.db).exists():
+        raise StorageError(
+            f"database {settings.db} does not exist yet (run `storyline run` or `import` first)"
+        )
+    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+        run_id = runs.start_run(con, "digest")
+    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+        result = _render(settings, zone, day=day, topic=topic, out_dir=out_dir)
+    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+        stats = {"day": result.day.isoformat(), "topic": topic, "stories": result.stories}
+        runs.finish_run(con, run_id, stats=stats | {"html": str(result.html_path)})
+    return result
+
+
+def _render(
+    settings: Settings, zone: ZoneInfo, *, day: date | None, topic: str | None, out_dir: Path | None
+) -> DigestResult:
     with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
         if day is None:
             latest = digest_store.latest_day_start(con, utcnow())

@@ -38,30 +38,31 @@ def embed_pending(
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
         pending = embedding_store.articles_without_embedding(con, model_name)
         run_id = runs.start_run(con, "embed")
-    report = EmbedReport(run_id=run_id, model=model_name, pending_before=len(pending))
-    if on_total:
-        on_total(len(pending))
-    if pending and progress is None:
-        # A bar on a terminal only (tqdm disables itself when stderr is not a TTY).
-        bar = tqdm(total=len(pending), desc="embedding", unit="article", disable=None, leave=False)
-        progress = bar.update
-    if pending:
-        model = load_model(model_name, settings.embed.device)
-        for start in range(0, len(pending), CHUNK):
-            chunk = pending[start : start + CHUNK]
-            vectors = embed_texts(
-                model,
-                [embed_input(p.title, p.text) for p in chunk],
-                batch_size=settings.embed.batch_size,
-                max_tokens=settings.embed.max_tokens,
-                progress=progress,
-            )
-            with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
-                report.embedded += embedding_store.store_embeddings(
-                    con, model_name, [p.article_id for p in chunk], vectors
+    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+        report = EmbedReport(run_id=run_id, model=model_name, pending_before=len(pending))
+        if on_total:
+            on_total(len(pending))
+        if pending and progress is None:
+            # A bar on a terminal only (tqdm disables itself when stderr is not a TTY).
+            bar = tqdm(total=len(pending), desc="embedding", unit="article", disable=None, leave=False)
+            progress = bar.update
+        if pending:
+            model = load_model(model_name, settings.embed.device)
+            for start in range(0, len(pending), CHUNK):
+                chunk = pending[start : start + CHUNK]
+                vectors = embed_texts(
+                    model,
+                    [embed_input(p.title, p.text) for p in chunk],
+                    batch_size=settings.embed.batch_size,
+                    max_tokens=settings.embed.max_tokens,
+                    progress=progress,
                 )
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        runs.finish_run(con, run_id, stats=report.__dict__)
+                with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+                    report.embedded += embedding_store.store_embeddings(
+                        con, model_name, [p.article_id for p in chunk], vectors
+                    )
+        with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+            runs.finish_run(con, run_id, stats=report.__dict__)
     return report
 
 

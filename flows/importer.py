@@ -52,41 +52,42 @@ def import_jsonl(settings: Settings, path: Path, *, imported_at: datetime | None
     imported_at = imported_at or utcnow()
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
         run_id = runs.start_run(con, "import")
-    report = ImportReport(run_id=run_id)
-    articles = sorted(
-        read_jsonl(path, imported_at, report),
-        key=lambda a: (a.published_at or imported_at, a.article_id),
-    )
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        with transaction(con):
-            ensure_import_sources(con, {a.source for a in articles}, imported_at)
-        earliest = min((a.published_at or imported_at for a in articles), default=imported_at)
-        originals = article_store.recent_fingerprints(
-            con, earliest - timedelta(days=settings.cluster.window_days)
+    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+        report = ImportReport(run_id=run_id)
+        articles = sorted(
+            read_jsonl(path, imported_at, report),
+            key=lambda a: (a.published_at or imported_at, a.article_id),
         )
-        for start in range(0, len(articles), BATCH):
-            batch = articles[start : start + BATCH]
+        with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
             with transaction(con):
-                fresh = article_store.new_articles(con, batch)
-                prints = {a.article_id: fingerprint(a.text) for a in fresh}
-                copies = find_duplicates(fresh, originals, prints)
-                fresh = [replace(a, duplicate_of=copies.get(a.article_id)) for a in fresh]
-                inserted = article_store.insert_articles(con, fresh, run_id=run_id, fingerprints=prints)
-            report.imported += len(inserted)
-            report.already_stored += len(batch) - len(inserted)
-            report.duplicates += sum(1 for a in fresh if a.duplicate_of)
-            originals.extend(
-                article_store.StoredFingerprint(
-                    a.article_id, a.source, prints[a.article_id], a.published_at or imported_at
-                )
-                for a in fresh
-                if a.duplicate_of is None
+                ensure_import_sources(con, {a.source for a in articles}, imported_at)
+            earliest = min((a.published_at or imported_at for a in articles), default=imported_at)
+            originals = article_store.recent_fingerprints(
+                con, earliest - timedelta(days=settings.cluster.window_days)
             )
-        runs.finish_run(
-            con,
-            run_id,
-            status="ok",
-            stats={k: v for k, v in report.__dict__.items() if k != "rejected"}
-            | {"rejected": len(report.rejected)},
-        )
+            for start in range(0, len(articles), BATCH):
+                batch = articles[start : start + BATCH]
+                with transaction(con):
+                    fresh = article_store.new_articles(con, batch)
+                    prints = {a.article_id: fingerprint(a.text) for a in fresh}
+                    copies = find_duplicates(fresh, originals, prints)
+                    fresh = [replace(a, duplicate_of=copies.get(a.article_id)) for a in fresh]
+                    inserted = article_store.insert_articles(con, fresh, run_id=run_id, fingerprints=prints)
+                report.imported += len(inserted)
+                report.already_stored += len(batch) - len(inserted)
+                report.duplicates += sum(1 for a in fresh if a.duplicate_of)
+                originals.extend(
+                    article_store.StoredFingerprint(
+                        a.article_id, a.source, prints[a.article_id], a.published_at or imported_at
+                    )
+                    for a in fresh
+                    if a.duplicate_of is None
+                )
+            runs.finish_run(
+                con,
+                run_id,
+                status="ok",
+                stats={k: v for k, v in report.__dict__.items() if k != "rejected"}
+                | {"rejected": len(report.rejected)},
+            )
     return report

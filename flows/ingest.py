@@ -101,7 +101,9 @@ def fetch_and_parse(row: sources.SourceRow, settings: Settings, now: datetime | 
 def fetch_source_task(row: sources.SourceRow, settings: Settings) -> SourceOutcome:
     outcome = fetch_and_parse(row, settings)
     attempts_left = task_run.get_run_count() <= settings.fetch.retries
-    if outcome.result.failed and is_transient(outcome.result) and attempts_left:
+    # A server that said when to come back (429/503 Retry-After) is not asked again this run.
+    told_to_wait = "retry-after" in outcome.result.headers
+    if outcome.result.failed and is_transient(outcome.result) and attempts_left and not told_to_wait:
         raise TransientFetchError(f"{row.source.name}: {outcome.result.error_class}: {outcome.result.error}")
     return outcome
 
@@ -211,9 +213,10 @@ def ingest_flow(settings: Settings | None = None, due_only: bool = False) -> Ing
         retry_jitter_factor=0.5,
         retry_condition_fn=_is_transient_failure,
     )
-    futures = [fetch.submit(row=row, settings=settings) for row in rows]
-    outcomes = _collect(futures, rows, now)
-    report = store_outcomes(settings, run_id, outcomes, now=now)
+    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+        futures = [fetch.submit(row=row, settings=settings) for row in rows]
+        outcomes = _collect(futures, rows, now)
+        report = store_outcomes(settings, run_id, outcomes, now=now)
     logger.info(
         "ingest: %d sources, %d new articles, %d failed", report.sources_total, report.new_articles,
         report.sources_failed,

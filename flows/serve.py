@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.settings import Settings
+from pipeline.settings import ConfigError, Settings
 
 log = logging.getLogger("storyline.serve")
 SERVER_START_TIMEOUT_S = 90.0
@@ -84,16 +84,26 @@ def _export_settings(settings: Settings) -> None:
         os.environ["STORYLINE_CONFIG"] = str(config.resolve())
 
 
+def _daily_cron(daily_at: str) -> str:
+    try:
+        hour, minute = (int(x) for x in daily_at.split(":"))
+    except ValueError as exc:
+        raise ConfigError(f"digest.daily_at must be HH:MM, not {daily_at!r}") from exc
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ConfigError(f"digest.daily_at must be HH:MM, not {daily_at!r}")
+    return f"{minute} {hour} * * *"
+
+
 def deployments(settings: Settings) -> list:
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
 
     from flows.digest import digest_flow
     from flows.ingest import ingest_flow
     from flows.run import embed_and_cluster_flow
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
-    hour, minute = (int(x) for x in settings.digest.daily_at.split(":"))
-    from prefect.schedules import Cron
+    cron = settings.schedule.digest_cron or _daily_cron(settings.digest.daily_at)
 
     return [
         ingest_flow.to_deployment(
@@ -106,10 +116,19 @@ def deployments(settings: Settings) -> list:
         ),
         digest_flow.to_deployment(
             name="storyline-digest",
-            schedule=Cron(f"{minute} {hour} * * *", timezone=settings.digest.timezone),
+            schedule=Cron(cron, timezone=settings.digest.timezone),
             parameters={"previous_day": True}, concurrency_limit=one_at_a_time,
         ),
     ]  # fmt: skip
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) stops like Ctrl-C, so the local server is stopped too."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def serve(settings: Settings) -> int:
@@ -117,16 +136,23 @@ def serve(settings: Settings) -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     _export_settings(settings)
-    if os.environ.get("PREFECT_API_URL"):
-        prefect_serve(*deployments(settings), pause_on_shutdown=False)
-        return 0
-    home = Path(os.environ.get("PREFECT_HOME", ".prefect")).resolve()
-    print(f"starting a local Prefect server (state in {home}) ...", flush=True)
-    with local_prefect_server(home) as url:
-        os.environ["PREFECT_API_URL"] = url
-        print(
-            f"Prefect API at {url}; serving ingest, cluster and digest schedules (Ctrl-C stops)", flush=True
-        )
-        with temporary_settings({PREFECT_API_URL: url}):
+    _stop_on_sigterm()
+    deployments(settings)  # configuration errors surface before a server is started
+    try:
+        if os.environ.get("PREFECT_API_URL"):
             prefect_serve(*deployments(settings), pause_on_shutdown=False)
+            return 0
+        home = Path(os.environ.get("PREFECT_HOME", ".prefect")).resolve()
+        print(f"starting a local Prefect server (state in {home}) ...", flush=True)
+        with local_prefect_server(home) as url:
+            os.environ["PREFECT_API_URL"] = url
+            print(
+                f"Prefect API at {url}; serving ingest, cluster and digest schedules (Ctrl-C stops)",
+                flush=True,
+            )
+            with temporary_settings({PREFECT_API_URL: url}):
+                prefect_serve(*deployments(settings), pause_on_shutdown=False)
+    except KeyboardInterrupt:
+        pass
+    print("storyline serve: stopped", flush=True)
     return 0

@@ -102,7 +102,9 @@ class ScheduleSettings(BaseModel):
 
     ingest_every_s: int = 15 * 60
     cluster_every_s: int = 60 * 60
-    # The daily digest runs at digest.daily_at in digest.timezone and covers the previous day.
+    # The digest runs daily at digest.daily_at in digest.timezone and covers the previous day;
+    # a cron expression here (in digest.timezone) replaces that time, e.g. "0 7,19 * * *".
+    digest_cron: str | None = None
 
 
 class Settings(BaseSettings):

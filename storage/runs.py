@@ -1,22 +1,55 @@
-"""Run history: one row per step execution."""
+"""Run history: one row per step execution, with the process that owns it."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from storage.convert import to_db_time, utcnow
-from storage.db import scalar
+from storage.db import open_db, scalar
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
+    """Runs left 'running' by a process of this host that no longer exists become 'interrupted'."""
+    rows = con.execute(
+        "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [_HOST]
+    ).fetchall()
+    dead = [run_id for run_id, pid in rows if pid != os.getpid() and not _alive(int(pid))]
+    if dead:
+        con.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = ?, "
+            "error = 'the process running it stopped before it finished' WHERE list_contains(?, run_id)",
+            [to_db_time(utcnow()), dead],
+        )
+    return len(dead)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, kind: str, *, as_of: datetime | None = None) -> int:
+    mark_interrupted(con)
     run_id = scalar(
         con,
-        "INSERT INTO runs (kind, started_at, as_of) VALUES (?, ?, ?) RETURNING run_id",
-        [kind, to_db_time(utcnow()), to_db_time(as_of)],
+        "INSERT INTO runs (kind, started_at, as_of, pid, host) VALUES (?, ?, ?, ?, ?) RETURNING run_id",
+        [kind, to_db_time(utcnow()), to_db_time(as_of), os.getpid(), _HOST],
     )
     return int(run_id)
 
@@ -33,3 +66,17 @@ def finish_run(
         "UPDATE runs SET finished_at = ?, status = ?, stats = ?, error = ? WHERE run_id = ?",
         [to_db_time(utcnow()), status, json.dumps(stats or {}, default=str), error, run_id],
     )
+
+
+@contextmanager
+def failure_recorded(db: str | Path, run_id: int, *, lock_wait_s: float) -> Iterator[None]:
+    """Mark the run 'failed' with the error if the block raises (then re-raise)."""
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            with open_db(db, lock_wait_s=lock_wait_s) as con:
+                finish_run(con, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        except Exception:  # the original error matters more than a failed bookkeeping write
+            pass
+        raise
