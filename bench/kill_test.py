@@ -150,13 +150,18 @@ def _last_run(db: Path) -> tuple[int, str, str]:
     return rows[0] if rows else (0, "", "")
 
 
-def _storyline(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+def _storyline(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    out = log.open("w") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "flows.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
     )
+
+
+def _complete(args: list[str], env: dict[str, str], log: Path, what: str) -> None:
+    """A run that must finish; its output is kept for the error message."""
+    code = _storyline(args, env, log).wait(timeout=600)
+    if code != 0:
+        raise RuntimeError(f"the {what} run exited {code}: {log.read_text()[-3000:]}")
 
 
 def run(
@@ -183,7 +188,7 @@ def run(
         corpus.grow(rng, per_round)
         publish(srv, corpus)
         started = time.monotonic()
-        assert _storyline(args, env).wait(timeout=600) == 0, "the first run failed"
+        _complete(args, env, workdir / "first-run.log", "first")
         full = time.monotonic() - started
         for i in range(iterations):
             corpus.grow(rng, per_round)
@@ -206,7 +211,7 @@ def run(
                 f"  kill {i + 1:3d}/{iterations}: last step '{phase}', {found if found else 'ok'}",
                 flush=True,
             )
-        assert _storyline(args, env).wait(timeout=600) == 0, "the final run failed"
+        _complete(args, env, workdir / "final-run.log", "final")
         problems += [f"final: {p}" for p in check(db, corpus.guids(), final=True)]
     with duckdb.connect(str(db), read_only=True) as con:
         articles = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]

@@ -136,7 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     report = run_flow(settings, due_only=args.due_only)
     _print_ingest(report.ingest)
-    print(f"embedded: {report.embed.embedded}")
+    via = f" ({report.embed.backend})" if report.embed.backend else ""
+    print(f"embedded: {report.embed.embedded}{via}")
     _print_cluster(report.cluster)
     return EXIT_OK
 
@@ -153,7 +154,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from flows.embed import embed_flow
 
     report = embed_flow(_settings(args))
-    print(f"embedded: {report.embedded} articles with {report.model}")
+    via = f", {report.backend}" if report.backend else ""
+    print(f"embedded: {report.embedded} articles with {report.model}{via}")
     return EXIT_OK
 
 

@@ -20,7 +20,6 @@ from pipeline.digest import (
     render_html,
     render_markdown,
 )
-from pipeline.embed import embed_texts, load_model
 from pipeline.settings import ConfigError, Settings, load_settings
 from pipeline.topics import match_topics, topic_text
 from storage import digest as digest_store
@@ -70,8 +69,12 @@ def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> N
     topics = settings.digest.topics
     if not topics or not stories:
         return
-    model = load_model(settings.embed.model, settings.embed.device)
-    vectors = embed_texts(model, [topic_text(t.name, t.description) for t in topics], max_tokens=256)
+    from flows.embed import encoder_for
+
+    # The articles' own encoder, so topic and story vectors are comparable.
+    vectors = encoder_for(settings).encode(
+        [topic_text(t.name, t.description) for t in topics], max_tokens=256
+    )
     centroids = digest_store.story_centroids(con, settings.embed.model, [s.story_id for s in stories])  # type: ignore[arg-type]
     tags = match_topics(
         centroids,

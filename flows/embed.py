@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
-from pipeline.embed import embed_input, embed_texts, load_model
+from pipeline.embed import Encoder, embed_input, load_encoder
 from pipeline.settings import Settings, load_settings
 from storage import embeddings as embedding_store
 from storage import runs
@@ -25,6 +25,13 @@ class EmbedReport:
     model: str
     embedded: int = 0
     pending_before: int = 0
+    backend: str | None = None
+
+
+def encoder_for(settings: Settings) -> Encoder:
+    """The configured model on the configured device and backend (loaded once per process)."""
+    e = settings.embed
+    return load_encoder(e.model, e.device, e.backend, str(e.onnx_cache) if e.onnx_cache else None, e.threads)
 
 
 def embed_pending(
@@ -47,11 +54,11 @@ def embed_pending(
             bar = tqdm(total=len(pending), desc="embedding", unit="article", disable=None, leave=False)
             progress = bar.update
         if pending:
-            model = load_model(model_name, settings.embed.device)
+            encoder = encoder_for(settings)
+            report.backend = encoder.backend
             for start in range(0, len(pending), CHUNK):
                 chunk = pending[start : start + CHUNK]
-                vectors = embed_texts(
-                    model,
+                vectors = encoder.encode(
                     [embed_input(p.title, p.text) for p in chunk],
                     batch_size=settings.embed.batch_size,
                     max_tokens=settings.embed.max_tokens,

@@ -48,11 +48,19 @@ class EmbedSettings(BaseModel):
     # anything else is a sentence-transformers name or a local path.
     model: str = DEFAULT_MODEL
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    batch_size: int = 32
+    # Texts per batch; unset = what measured fastest for the backend (torch 32, onnx-int8 16,
+    # pipelined 256).
+    batch_size: int | None = None
     # Token budget per article (title + lead). Longer texts are truncated.
     max_tokens: int = 128
-    # torch: plain sentence-transformers encode; fast: the project's accelerated path.
-    backend: Literal["torch", "fast"] = "torch"
+    # auto: pipelined fp16 on a GPU, int8 ONNX on a CPU (when the model allows), else torch.
+    # torch: plain sentence-transformers encode (any model); onnx-int8: the CPU fast path;
+    # pipelined: tokenisation on threads overlapped with the model, fp16 on a GPU.
+    backend: Literal["auto", "torch", "onnx-int8", "pipelined"] = "auto"
+    # Where the int8 ONNX export is cached (default ~/.cache/storyline/onnx).
+    onnx_cache: Path | None = None
+    # CPU threads for the model (default: all cores).
+    threads: int | None = None
     # Prefect task timeout for one embed step (a large backlog on CPU takes a while).
     timeout_s: float = 6 * 3600
 

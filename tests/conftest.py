@@ -16,6 +16,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
+# The int8 ONNX export is cached per machine; tests keep theirs out of the user's cache.
+os.environ.setdefault("XDG_CACHE_HOME", str(REPO / ".pytest_cache" / "xdg"))
 
 
 @pytest.fixture(scope="session")

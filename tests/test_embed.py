@@ -86,3 +86,65 @@ def test_embedding_is_incremental_per_model(make_settings) -> None:
     report = embed_pending(settings)
     assert (report.pending_before, report.embedded) == (1, 1)
     assert embed_pending(settings).embedded == 0
+
+
+def test_the_cpu_fast_path_is_int8_onnx_and_stays_close_to_the_fp32_vectors(tmp_path) -> None:
+    from pipeline.embed import load_encoder
+
+    fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
+    plain = load_encoder("default", "cpu", "torch")
+    assert (fast.backend, plain.backend) == ("onnx-int8", "torch")
+    texts = [*TEXTS, "Bank of Canada raises interest rate to 5% as inflation stays high."]
+    a, b = fast.encode(texts), plain.encode(texts)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cosines = (a * b).sum(axis=1)
+    assert cosines.min() > 0.97 and cosines.mean() > 0.98
+    # Neighbours are the same: the fast path ranks texts as the reference does.
+    assert np.array_equal(np.argsort(-(a @ a.T), axis=1)[:, :2], np.argsort(-(b @ b.T), axis=1)[:, :2])
+    exported = sorted(p.name.split("-")[-1] for p in (tmp_path / "onnx").iterdir())
+    assert exported == ["fp32.onnx", "int8.onnx"], "the two cached models, no leftovers"
+
+
+def test_headlines_take_the_exact_fp32_export_and_long_texts_the_int8_one(tmp_path) -> None:
+    from pipeline.embed import load_encoder
+
+    fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
+    plain = load_encoder("default", "cpu", "torch")
+    headlines = ["Bridge reopens after repairs", "Central bank raises rates", "Storm hits the coast"]
+    assert np.allclose(fast.encode(headlines), plain.encode(headlines), atol=1e-4)
+    long = [TEXTS[1] * 3]
+    assert 0.97 < float(fast.encode(long)[0] @ plain.encode(long)[0]) < 0.99999
+
+
+def test_the_export_is_made_once_and_reused(tmp_path) -> None:
+    from pipeline.embed_onnx import exported_model
+
+    model = load_model("default", "cpu")
+    first = exported_model(model, "default", tmp_path)
+    stamps = [p.stat().st_mtime_ns for p in first]
+    assert exported_model(model, "default", tmp_path) == first
+    assert [p.stat().st_mtime_ns for p in first] == stamps
+
+
+def test_the_pipelined_gpu_path_runs_on_a_cpu_and_matches_plain_encode() -> None:
+    from pipeline.embed import load_encoder
+
+    pipelined = load_encoder("default", "cpu", "pipelined")
+    plain = load_encoder("default", "cpu", "torch")
+    texts = TEXTS * 7  # several batches, so tokenisation runs ahead of the model
+    a = pipelined.encode(texts, batch_size=4)
+    assert pipelined.backend == "pipelined" and not pipelined.fp16
+    assert np.allclose(a, plain.encode(texts), atol=1e-5)
+
+
+def test_auto_picks_the_fast_path_on_a_cpu() -> None:
+    from pipeline.embed import load_encoder
+
+    assert load_encoder("default", "cpu", "auto").backend == "onnx-int8"
+
+
+def test_an_explicit_backend_that_cannot_serve_is_an_error_not_a_silent_fallback() -> None:
+    from pipeline.embed import load_encoder
+
+    with pytest.raises(ModelLoadError, match="runs on the CPU"):
+        load_encoder("default", "cuda", "onnx-int8")
