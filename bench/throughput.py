@@ -15,6 +15,7 @@ same run. GPU paths run when torch sees a GPU; the device is named in the output
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import load_dataset
-from pipeline.embed import load_encoder, load_model
+from pipeline.embed import embed_input, load_encoder, load_model
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -152,19 +153,210 @@ def bench_budget(args: argparse.Namespace) -> None:
         print(f"   {name:16s} " + " ".join(f"{s:7.3f}" for s in scores), flush=True)
 
 
-COMMANDS = {"embed": bench_embed, "budget": bench_budget}
+def _gaza_stream() -> tuple[list[dict], np.ndarray]:
+    """The Gaza headline stream in time order, with each headline's vector as the pipeline stores it
+    (outlet suffix stripped, default encoder); vectors cached in bench/.cache."""
+    from bench.datasets import CACHE_DIR
+    from pipeline.articles import article_from_record
+    from storage.convert import utcnow
+
+    path = SHARED / "gaza-headlines" / "articles.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows.sort(key=lambda r: (r["published_at"], r["id"]))
+    cache = CACHE_DIR / f"gaza-stream-{path.stat().st_size}-{path.stat().st_mtime_ns}.npy"
+    if cache.exists():
+        return rows, np.load(cache)
+    now = utcnow()
+    texts = []
+    for r in rows:
+        a = article_from_record(r, imported_at=now)
+        texts.append(embed_input(a.title, a.text))
+    print(f"   embedding {len(texts)} Gaza headlines once (cached in {cache}) ...", flush=True)
+    vectors = load_encoder().encode(texts)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return rows, vectors
+
+
+def _store(db: Path, rows: list[dict], vectors: np.ndarray) -> None:
+    """Import rows (real importer) and store their vectors through storage, keyed by external id."""
+    from flows.importer import import_jsonl
+    from pipeline.settings import DEFAULT_MODEL, load_settings
+    from storage import embeddings as embedding_store
+    from storage.db import open_db
+
+    archive = db.with_suffix(f".{len(rows)}.jsonl")
+    archive.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    import_jsonl(load_settings(db=db), archive)
+    by_id = {r["id"]: i for i, r in enumerate(rows)}
+    with open_db(db) as con:
+        stored = con.execute("SELECT external_id, article_id FROM articles").fetchall()
+        ids = [a for e, a in stored if e in by_id]
+        embedding_store.store_embeddings(
+            con, DEFAULT_MODEL, ids, vectors[[by_id[e] for e, _ in stored if e in by_id]]
+        )
+    archive.unlink()
+
+
+def bench_incremental(args: argparse.Namespace) -> None:
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from flows.cluster import cluster_step
+    from pipeline.settings import load_settings
+
+    print("\n== incremental cluster run: +1,000 new articles onto a stored history")
+    rows, vectors = _gaza_stream()
+    new_rows, history = rows[-1000:], rows[:-1000]
+    cut = datetime.fromisoformat(new_rows[0]["published_at"]).replace(tzinfo=UTC)
+    span = timedelta(
+        days=(cut - datetime.fromisoformat(history[0]["published_at"]).replace(tzinfo=UTC)).days + 1
+    )
+    print(
+        f"   stream: {len(rows)} Google News headlines on Gaza; history up to {cut:%Y-%m-%d}, the next 1,000 "
+        f"arrive within one day; older history is the stream shifted back by {span.days} days per copy"
+    )
+    print(f"   {'stored':>8s} {'cluster run':>12s} {'window':>7s} {'context':>8s} {'stories':>8s}  (2 cores)")
+    for size in [int(x) for x in args.sizes.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="storyline-incr-") as tmp:
+            db = Path(tmp) / "s.duckdb"
+            stored: list[dict] = []
+            copy = 0
+            while len(stored) < size:
+                take = history[-(size - len(stored)) :] if copy == 0 else history
+                for r in reversed(take):
+                    if len(stored) >= size:
+                        break
+                    when = datetime.fromisoformat(r["published_at"]).replace(tzinfo=UTC) - copy * span
+                    # Older copies are other outlets at other URLs, so nothing is folded as a re-post.
+                    outlet = r["source"] if copy == 0 else f"{r['source']} ({copy})"
+                    stored.append(
+                        r
+                        | {
+                            "id": f"{r['id']}~{copy}",
+                            "published_at": when.isoformat(),
+                            "source": outlet,
+                            "url": f"{r['url']}#copy{copy}",
+                        }
+                    )
+                copy += 1
+            index = {r["id"]: i for i, r in enumerate(rows)}
+            vecs = np.vstack([vectors[index[r["id"].split("~")[0]]] for r in stored])
+            _store(db, stored, vecs)
+            settings = load_settings(db=db)
+            # Live operation before the burst: a cluster run per day over the last month.
+            for day in range(35, 0, -1):
+                cluster_step(settings, as_of=cut - timedelta(days=day))
+            # The next 1,000 headlines of the stream, spread over one day (86 s apart).
+            burst = [
+                r | {"id": f"{r['id']}~new", "published_at": (cut + timedelta(seconds=86 * k)).isoformat()}
+                for k, r in enumerate(new_rows)
+            ]
+            _store(db, burst, np.vstack([vectors[index[r["id"]]] for r in new_rows]))
+            start = time.perf_counter()
+            report = cluster_step(settings, as_of=cut + timedelta(days=1))
+            secs = time.perf_counter() - start
+            print(
+                f"   {size:8d} {secs:11.2f}s {report.window_articles:7d} {report.context_articles:8d} "
+                f"{report.stories_touched:8d}",
+                flush=True,
+            )
+
+
+def _feed_items(count: int) -> list[tuple[str, str, str]]:
+    """(guid, title, summary) for ``count`` feed items from the shared sets (summary: ~80 words)."""
+    items = []
+    for name in ("gva-2013-2015", "ecbplus", "gedikli", "uci-headlines", "gaza-headlines"):
+        path = SHARED / name / "articles.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            title = (r.get("title") or "").strip()
+            words = (r.get("text") or "").split()
+            if not title and not words:
+                continue
+            items.append((f"{name}-{r['id']}", title or " ".join(words[:12]), " ".join(words[:80])))
+            if len(items) == count:
+                return items
+    return items
+
+
+def _rss(items: list[tuple[str, str, str]], times: list[str]) -> str:
+    from html import escape
+
+    body = "".join(
+        f'<item><guid isPermaLink="false">{escape(g)}</guid><title>{escape(t)}</title>'
+        f"<pubDate>{when}</pubDate><description>{escape(d)}</description></item>"
+        for (g, t, d), when in zip(items, times, strict=True)
+    )
+    head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x</title>'
+    return f"{head}{body}</channel></rss>"
+
+
+def bench_e2e(args: argparse.Namespace) -> None:
+    import subprocess
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from tests.feed_server import FeedServer
+
+    feeds, per_feed = 100, args.items // 100
+    items = _feed_items(feeds * per_feed)
+    now = datetime.now(UTC)
+    print(f"\n== end to end: `storyline run` on {len(items)} new items from {feeds} feeds over local HTTP")
+    with tempfile.TemporaryDirectory(prefix="storyline-e2e-") as tmp, FeedServer() as srv:
+        lines = []
+        for f in range(feeds):
+            chunk = items[f * per_feed : (f + 1) * per_feed]
+            # Spread over the last three days: one cluster window holds all of them.
+            times = [
+                format_datetime(now - timedelta(minutes=(f * 37 + k * 43) % 4320)) for k in range(len(chunk))
+            ]
+            srv.route(f"/feed{f}.xml", _rss(chunk, times), etag=f'"f{f}"')
+            lines.append(f'[[sources]]\nname = "Outlet {f}"\nurl = "{srv.url(f"/feed{f}.xml")}"\n')
+        sources = Path(tmp) / "sources.toml"
+        sources.write_text("\n".join(lines))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STORYLINE_")}
+        env["PREFECT_HOME"] = str(Path(tmp) / ".prefect")
+        cmd = [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "run",
+            "--sources",
+            str(sources),
+            "--db",
+            str(Path(tmp) / "e.duckdb"),
+        ]
+        for label in ("first run (everything new)", "second run (unchanged feeds)"):
+            start = time.perf_counter()
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            secs = time.perf_counter() - start
+            summary = " | ".join(
+                line.strip() for line in done.stdout.splitlines() if line and not line.startswith("  ")
+            )
+            print(f"   {label}: {secs:.1f} s wall (exit {done.returncode})\n     {summary}", flush=True)
+            if done.returncode:
+                print(done.stderr[-2000:])
+
+
+COMMANDS = {"embed": bench_embed, "budget": bench_budget, "incremental": bench_incremental, "e2e": bench_e2e}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=[*COMMANDS, "all"])
     parser.add_argument("--sample", type=int, default=400, help="articles timed per embedding path")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=None, help="texts per batch (default: each path's own)")
     parser.add_argument(
         "--no-quality", dest="quality", action="store_false", help="skip the ECB+ B3-F1 check"
     )
     parser.add_argument("--budgets", default="64,128,256")
     parser.add_argument("--backend", default="torch", help="embedding path for the budget table")
+    parser.add_argument(
+        "--sizes", default="10000,50000,100000", help="stored articles for the incremental run"
+    )
+    parser.add_argument("--items", type=int, default=10000, help="feed items for the end-to-end run")
     args = parser.parse_args(argv)
     for name, fn in COMMANDS.items():
         if args.what in (name, "all"):

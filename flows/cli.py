@@ -123,6 +123,9 @@ def _print_ingest(report: Any) -> None:
 
 
 def _print_cluster(report: Any) -> None:
+    if report.skipped:
+        print("stories: unchanged (no new article since the last cluster run)")
+        return
     print(
         f"stories: {report.stories_touched} touched ({report.new_stories} new, {report.merges} merged, "
         f"{report.splits} split); window {report.window_articles} articles, "

@@ -1,22 +1,29 @@
-"""Embed: give every article without a vector for the configured model one."""
+"""Embed: give every article without a vector for the configured model one.
+
+Incremental: only articles without a vector for the configured model are read, and vectors
+are committed chunk by chunk, so an interrupted run keeps its progress. The encoding runs
+here (``embed.runner = "local"``) or on a Dask cluster (``"dask"``: a local one started for
+the run, or the scheduler at ``embed.dask_address``) through Prefect's Dask task runner; either
+way this flow stays the only writer of the database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from pipeline.embed import Encoder, embed_input, load_encoder
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import EmbedSettings, Settings, load_settings
 from storage import embeddings as embedding_store
 from storage import runs
 from storage.db import open_db, transaction
-
-# Vectors are committed every CHUNK articles, so an interrupted run keeps its progress.
-CHUNK = 1024
+from storage.embeddings import PendingArticle
 
 
 @dataclass
@@ -26,12 +33,38 @@ class EmbedReport:
     embedded: int = 0
     pending_before: int = 0
     backend: str | None = None
+    runner: str = "local"
 
 
-def encoder_for(settings: Settings) -> Encoder:
+def encoder_for(settings: Settings | EmbedSettings) -> Encoder:
     """The configured model on the configured device and backend (loaded once per process)."""
-    e = settings.embed
+    e = settings.embed if isinstance(settings, Settings) else settings
     return load_encoder(e.model, e.device, e.backend, str(e.onnx_cache) if e.onnx_cache else None, e.threads)
+
+
+def _texts(chunk: Sequence[PendingArticle]) -> list[str]:
+    return [embed_input(p.title, p.text) for p in chunk]
+
+
+@task(name="encode-chunk", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def encode_chunk(texts: list[str], embed: EmbedSettings) -> tuple[str, np.ndarray]:
+    """One chunk's vectors, on whichever worker runs it (the model loads once per worker process)."""
+    encoder = encoder_for(embed)
+    return encoder.backend, encoder.encode(texts, batch_size=embed.batch_size, max_tokens=embed.max_tokens)
+
+
+def _chunks(pending: list[PendingArticle], size: int) -> Iterator[list[PendingArticle]]:
+    for start in range(0, len(pending), size):
+        yield pending[start : start + size]
+
+
+def _store(
+    settings: Settings, report: EmbedReport, chunk: Sequence[PendingArticle], vectors: np.ndarray
+) -> None:
+    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+        report.embedded += embedding_store.store_embeddings(
+            con, settings.embed.model, [p.article_id for p in chunk], vectors
+        )
 
 
 def embed_pending(
@@ -39,8 +72,12 @@ def embed_pending(
     *,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    distributed: bool = False,
 ) -> EmbedReport:
-    """Embed what is missing for ``settings.embed.model``; idempotent and incremental."""
+    """Embed what is missing for ``settings.embed.model``; idempotent and incremental.
+
+    ``distributed``: encode chunks as Prefect tasks on the flow's task runner (inside a flow only).
+    """
     model_name = settings.embed.model
     with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
         pending = embedding_store.articles_without_embedding(con, model_name)
@@ -53,21 +90,26 @@ def embed_pending(
             # A bar on a terminal only (tqdm disables itself when stderr is not a TTY).
             bar = tqdm(total=len(pending), desc="embedding", unit="article", disable=None, leave=False)
             progress = bar.update
-        if pending:
+        chunks = list(_chunks(pending, settings.embed.chunk))
+        if chunks and distributed:
+            report.runner = settings.embed.runner
+            futures = [encode_chunk.submit(_texts(c), settings.embed) for c in chunks]
+            for chunk, future in zip(chunks, futures, strict=True):
+                report.backend, vectors = future.result()
+                _store(settings, report, chunk, vectors)
+                if progress:
+                    progress(len(chunk))
+        elif chunks:
             encoder = encoder_for(settings)
             report.backend = encoder.backend
-            for start in range(0, len(pending), CHUNK):
-                chunk = pending[start : start + CHUNK]
+            for chunk in chunks:
                 vectors = encoder.encode(
-                    [embed_input(p.title, p.text) for p in chunk],
+                    _texts(chunk),
                     batch_size=settings.embed.batch_size,
                     max_tokens=settings.embed.max_tokens,
                     progress=progress,
                 )
-                with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
-                    report.embedded += embedding_store.store_embeddings(
-                        con, model_name, [p.article_id for p in chunk], vectors
-                    )
+                _store(settings, report, chunk, vectors)
         with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
             runs.finish_run(con, run_id, stats=report.__dict__)
     return report
@@ -81,6 +123,40 @@ def embed_task(settings: Settings) -> EmbedReport:
 @flow(name="embed")
 def embed_flow(settings: Settings | None = None) -> EmbedReport:
     settings = settings or load_settings()
-    report = embed_task.with_options(timeout_seconds=settings.embed.timeout_s)(settings)
-    get_run_logger().info("embed: %d new vectors with %s", report.embedded, report.model)
+    if settings.embed.runner == "dask":
+        on_dask = embed_on_dask_flow.with_options(
+            task_runner=dask_task_runner(settings), timeout_seconds=settings.embed.timeout_s
+        )
+        report = on_dask(settings)
+    else:
+        report = embed_task.with_options(timeout_seconds=settings.embed.timeout_s)(settings)
+    get_run_logger().info(
+        "embed: %d new vectors with %s (%s, %s)", report.embedded, report.model, report.backend, report.runner
+    )
     return report
+
+
+@flow(name="embed-on-dask")
+def embed_on_dask_flow(settings: Settings) -> EmbedReport:
+    """The embed step with its chunks encoded as tasks on the Dask task runner it is given."""
+    return embed_pending(settings, distributed=True)
+
+
+def dask_task_runner(settings: Settings) -> Any:
+    """Prefect's Dask task runner for the embed step: the cluster at ``embed.dask_address``, or a
+    local cluster of ``embed.dask_workers`` processes started for the run. (Typed Any: prefect_dask
+    is an optional extra, imported only when asked for.)"""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        from pipeline.settings import ConfigError
+
+        raise ConfigError(
+            "embed.runner = 'dask' needs prefect-dask (pip install 'storyline[scale]')"
+        ) from exc
+    e = settings.embed
+    if e.dask_address:
+        return DaskTaskRunner(address=e.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": e.dask_workers, "processes": True, "threads_per_worker": 1}
+    )

@@ -150,6 +150,18 @@ def parse_record_date(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def strip_outlet_suffix(title: str, outlet: str | None) -> str:
+    """A headline without the " - Outlet" (or " | Outlet") that aggregators such as Google News
+    append: it is the same for every headline of an outlet and pulls unrelated ones together."""
+    if not outlet or not title:
+        return title
+    for sep in (" - ", " | ", " – ", " — "):
+        suffix = sep + outlet
+        if title.casefold().endswith(suffix.casefold()) and len(title) > len(suffix):
+            return title[: -len(suffix)].rstrip()
+    return title
+
+
 def _str_field(record: dict[str, Any], key: str) -> str | None:
     """A string field; numbers (numeric ids) become strings, other types count as missing."""
     value = record.get(key)
@@ -169,7 +181,7 @@ def article_from_record(record: Any, *, imported_at: datetime, default_source: s
     source = _str_field(record, "source") or default_source
     external_id = _str_field(record, "id")
     url = _str_field(record, "url")
-    title = _one_line(_str_field(record, "title"))
+    title = strip_outlet_suffix(_one_line(_str_field(record, "title")), _str_field(record, "source"))
     text = clean_text(title, _str_field(record, "text"))
     if not title and not text:
         raise ValueError("record has neither title nor text")

@@ -59,8 +59,16 @@ class EmbedSettings(BaseModel):
     backend: Literal["auto", "torch", "onnx-int8", "pipelined"] = "auto"
     # Where the int8 ONNX export is cached (default ~/.cache/storyline/onnx).
     onnx_cache: Path | None = None
-    # CPU threads for the model (default: all cores).
+    # CPU threads for the model (default: all cores; with Dask, per worker).
     threads: int | None = None
+    # Articles per chunk: a commit (and with Dask, a task) per chunk.
+    chunk: int = 1024
+    # local: encode in the flow's process. dask: encode chunks as tasks on a Dask cluster through
+    # Prefect's DaskTaskRunner (needs the `scale` extra): the scheduler at dask_address, or a
+    # local cluster of dask_workers processes. The flow still does every database write.
+    runner: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    dask_workers: int = 2
     # Prefect task timeout for one embed step (a large backlog on CPU takes a while).
     timeout_s: float = 6 * 3600
 

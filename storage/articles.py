@@ -164,6 +164,17 @@ def count_articles(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT count(*) FROM articles"))
 
 
+def timed_between(con: duckdb.DuckDBPyConnection, after: datetime, until: datetime) -> int:
+    """Articles whose time lies in (after, until]."""
+    return int(
+        scalar(
+            con,
+            "SELECT count(*) FROM articles WHERE effective_at > ? AND effective_at <= ?",
+            [to_db_time(after), to_db_time(until)],
+        )
+    )
+
+
 def latest_published_at(con: duckdb.DuckDBPyConnection, not_after: datetime) -> datetime | None:
     """Newest publication date (as the feed or archive gave it) not after a moment."""
     return from_db_time(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -116,6 +117,19 @@ def vectors_to_numpy(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray
         return np.zeros((0, dim), dtype=np.float32)
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.astype(np.float32, copy=False).reshape(len(column), dim)
+
+
+def created_since(con: duckdb.DuckDBPyConnection, model: str, since: datetime) -> int:
+    """Vectors of ``model`` written at or after ``since``."""
+    if embedding_dim(con) is None:
+        return 0
+    return int(
+        scalar(
+            con,
+            "SELECT count(*) FROM embeddings WHERE model = ? AND created_at >= ?",
+            [model, to_db_time(since)],
+        )
+    )
 
 
 def count_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> int:

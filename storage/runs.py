@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from storage.convert import to_db_time, utcnow
+from storage.convert import from_db_time, to_db_time, utcnow
 from storage.db import open_db, scalar
 
 _HOST = socket.gethostname()
@@ -52,6 +52,19 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, *, as_of: datetime | No
         [kind, to_db_time(utcnow()), to_db_time(as_of), os.getpid(), _HOST],
     )
     return int(run_id)
+
+
+def last_ok(con: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, datetime, datetime | None] | None:
+    """(run_id, started_at, as_of) of the newest successful run of a kind."""
+    rows = con.execute(
+        "SELECT run_id, started_at, as_of FROM runs WHERE kind = ? AND status = 'ok' "
+        "ORDER BY run_id DESC LIMIT 1",
+        [kind],
+    ).fetchall()
+    if not rows:
+        return None
+    run_id, started, as_of = rows[0]
+    return int(run_id), from_db_time(started) or utcnow(), from_db_time(as_of)
 
 
 def finish_run(

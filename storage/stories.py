@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from storage.convert import OLDEST, from_db_time, to_db_time
 from storage.embeddings import embedding_dim, vectors_to_numpy
@@ -224,6 +225,16 @@ class _Lineage(Protocol):
     other_id: str
 
 
+def _with_batch(
+    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array], sql: str, params: dict[str, Any]
+) -> None:
+    con.register(name, pa.table(columns))
+    try:
+        con.execute(sql, params).fetchall()
+    finally:
+        con.unregister(name)
+
+
 class ConcurrentUpdate(Exception):
     """Story memberships changed since the window was read; the step should run again."""
 
@@ -250,29 +261,52 @@ def apply_story_update(
         if stale:
             raise ConcurrentUpdate(f"{len(stale)} article(s) changed story since the window was read")
     parent_of = {ev.story_id: ev.other_id for ev in lineage if ev.kind == "split"}
-    for story_id in new_stories:
-        con.execute(
+    born = list(new_stories)
+    # Set-based writes from Arrow batches: a run can assign thousands of articles, and one
+    # statement per row costs ~2 ms each.
+    if born:
+        _with_batch(
+            con,
+            "born",
+            {
+                "story_id": pa.array(born, pa.string()),
+                "parent_id": pa.array([parent_of.get(s) for s in born], pa.string()),
+            },
             """
             INSERT INTO stories
                 (story_id, created_at, created_run, first_seen, last_seen, parent_id, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            SELECT story_id, $now, $run, $now, $now, parent_id, $now FROM born
             """,
-            [story_id, db_now, run_id, db_now, db_now, parent_of.get(story_id), db_now],
+            {"now": db_now, "run": run_id},
         )
-    for c in changes:
-        con.execute(
+    if changes:
+        batch = {
+            "article_id": pa.array([c.article_id for c in changes], pa.string()),
+            "from_story": pa.array([c.from_story for c in changes], pa.string()),
+            "to_story": pa.array([c.to_story for c in changes], pa.string()),
+            "reason": pa.array([c.reason for c in changes], pa.string()),
+        }
+        _with_batch(
+            con,
+            "moves",
+            batch,
             """
             INSERT INTO story_articles (article_id, story_id, assigned_at, run_id, method)
-            VALUES (?, ?, ?, ?, ?)
+            SELECT article_id, to_story, $now, $run, reason FROM moves
             ON CONFLICT (article_id) DO UPDATE SET story_id = excluded.story_id,
                 assigned_at = excluded.assigned_at, run_id = excluded.run_id, method = excluded.method
             """,
-            [c.article_id, c.to_story, db_now, run_id, c.reason],
+            {"now": db_now, "run": run_id},
         )
-    if changes:
-        con.executemany(
-            "INSERT INTO membership_changes VALUES (?, ?, ?, ?, ?, ?)",
-            [[run_id, db_now, c.article_id, c.from_story, c.to_story, c.reason] for c in changes],
+        _with_batch(
+            con,
+            "moves",
+            batch,
+            """
+            INSERT INTO membership_changes (run_id, changed_at, article_id, from_story, to_story, reason)
+            SELECT $run, $now, article_id, from_story, to_story, reason FROM moves
+            """,
+            {"now": db_now, "run": run_id},
         )
     for ev in lineage:
         con.execute(

@@ -214,3 +214,17 @@ def test_unusable_records_raise_value_error(record: object, message: str) -> Non
 def test_fields_of_the_wrong_type_count_as_missing() -> None:
     article = article_from_record({"title": "t", "url": ["x"], "source": {"a": 1}}, imported_at=IMPORTED)
     assert article.url is None and article.source == "import"
+
+
+def test_an_aggregators_outlet_suffix_is_dropped_from_imported_headlines() -> None:
+    from pipeline.articles import article_from_record
+
+    record = {
+        "id": "1",
+        "source": "Reuters",
+        "title": "Gaza truce talks resume in Cairo - Reuters",
+        "text": None,
+    }
+    assert article_from_record(record, imported_at=FETCHED).title == "Gaza truce talks resume in Cairo"
+    other = {"id": "2", "source": "AP", "title": "Talks resume - Reuters", "text": None}
+    assert article_from_record(other, imported_at=FETCHED).title == "Talks resume - Reuters"

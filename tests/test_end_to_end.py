@@ -139,6 +139,7 @@ def test_a_second_run_on_unchanged_feeds_adds_nothing_and_takes_the_304_path(
     assert main(["run", "--sources", str(served.sources), "--db", str(served.db)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "new articles: 0" in out
+    assert "stories: unchanged (no new article since the last cluster run)" in out
     assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == before
     second = _query(
         served.db,
