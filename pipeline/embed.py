@@ -92,6 +92,12 @@ def clip_for_tokens(text: str, max_tokens: int | None) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
+def length_sorted_batches(texts: Sequence[str], size: int) -> list[np.ndarray]:
+    """Index batches of ``size``, longest texts first, so each batch pads as little as possible."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    return [order[start : start + size] for start in range(0, len(texts), size)]
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -146,9 +152,7 @@ def embed_texts(
         return out
     if max_tokens:
         model.max_seq_length = min(max_tokens, model.max_seq_length or max_tokens)
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
+    for idx in length_sorted_batches(texts, batch_size):
         vecs = model.encode(
             [clip_for_tokens(texts[i], max_tokens) or " " for i in idx],
             batch_size=batch_size,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.embed import clip_for_tokens, pooling_mode
+from pipeline.embed import clip_for_tokens, length_sorted_batches, pooling_mode
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -186,10 +186,7 @@ class OnnxEncoder:
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
         limit = min(max_tokens or self.max_seq_length, self.max_seq_length)
-        size = batch_size or self.default_batch_size
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, n, size):
-            idx = order[start : start + size]
+        for idx in length_sorted_batches(texts, batch_size or self.default_batch_size):
             enc = self.tokenizer(
                 [clip_for_tokens(texts[i], limit) or " " for i in idx],
                 padding=True,

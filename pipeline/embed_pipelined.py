@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.embed import clip_for_tokens, pooling_mode
+from pipeline.embed import clip_for_tokens, length_sorted_batches, pooling_mode
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -75,9 +75,7 @@ class PipelinedEncoder:
         if n == 0:
             return out
         limit = min(max_tokens or self.max_seq_length, self.max_seq_length)
-        size = batch_size or self.default_batch_size
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        batches = [order[s : s + size] for s in range(0, n, size)]
+        batches = length_sorted_batches(texts, batch_size or self.default_batch_size)
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="tokenize") as pool:
             pending: deque[tuple[np.ndarray, Future[dict[str, Any]]]] = deque()
             queued = 0
