@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = [r for r in reads if r[1] == 0]
         print(
             f"\nreader: {len(reads)} `storyline sql` queries, {len(ok)} answered, "
-            f"slowest {max((r[0] for r in reads), default=0):.1f} s (incl. ~3 s CLI start-up); "
+            f"slowest {max((r[0] for r in reads), default=0):.1f} s (CLI start-up included); "
             f"articles seen grew {ok[0][2] if ok else '-'} -> {ok[-1][2] if ok else '-'}"
         )
         failed = [r for r in reads if r[1] != 0]
