@@ -15,12 +15,36 @@ from pipeline.models import Article, FeedEntry, ParsedFeed, Source
 # Dates this far past the fetch time are wrong clocks or time zones, not scheduled news.
 FUTURE_TOLERANCE = timedelta(hours=1)
 MAX_DERIVED_TITLE = 90
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)]*\s+")
+# A period after these ends a title or an initial, not a sentence ("Alaska Gov. Sarah Palin").
+# fmt: off
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "prof", "gov", "sen", "rep", "gen", "col", "lt", "sgt", "capt", "adm",
+    "st", "mt", "ft", "jr", "sr", "inc", "ltd", "co", "corp", "no", "vs",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+})
+# fmt: on
+_INITIALS = re.compile(r"(?:[A-Za-z]\.)*[A-Za-z]")
+
+
+def first_sentence(line: str) -> str:
+    """The first sentence of one line of text, not fooled by abbreviations and initials."""
+    for end in _SENTENCE_END.finditer(line):
+        rest = line[end.end() :]
+        if rest[:1].islower():
+            continue
+        words = line[: end.start()].split()
+        word = words[-1].lstrip("(\"'“‘") if words else ""
+        bare_period = end.group().rstrip() == "."
+        if bare_period and (word.lower() in _ABBREVIATIONS or _INITIALS.fullmatch(word)):
+            continue
+        return line[: end.end()].strip()
+    return line.strip()
 
 
 def derive_title(text: str, limit: int = MAX_DERIVED_TITLE) -> str:
     """A headline for an entry that has none: its first sentence, cut at a word boundary."""
-    first = _SENTENCE_END.split(text.strip().split("\n", 1)[0], maxsplit=1)[0].strip()
+    first = first_sentence(text.strip().split("\n", 1)[0])
     if len(first) <= limit:
         return first
     cut = first[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-–—") or first[: limit - 1]
@@ -42,6 +66,11 @@ class _Draft:
     title_derived: bool
     canonical: str | None
     published_at: datetime | None
+
+    @property
+    def given_title(self) -> str:
+        # Ids and hashes use only what the feed said, so a better headline heuristic never re-keys articles.
+        return "" if self.title_derived else self.title
 
 
 def _draft(index: int, entry: FeedEntry, fetched_at: datetime, notes: list[str]) -> _Draft | None:
@@ -90,7 +119,7 @@ def entries_to_articles(
     # Entries whose GUID and link are both shared with different content: only their text tells them apart.
     text_keyed: set[int] = set()
     for guid, group in by_guid.items():
-        variants = {(d.canonical, content_hash(d.title, d.text)) for d in group}
+        variants = {(d.canonical, content_hash(d.given_title, d.text)) for d in group}
         if len(variants) > 1:
             ambiguous.add(guid)
             notes.append(
@@ -107,7 +136,7 @@ def entries_to_articles(
     for d in drafts:
         guid = d.entry.guid if d.entry.guid not in ambiguous else None
         canonical = None if d.index in text_keyed else d.canonical
-        aid = article_id(source=source.name, guid=guid, canonical=canonical, title=d.title, text=d.text)
+        aid = article_id(source=source.name, guid=guid, canonical=canonical, title=d.given_title, text=d.text)
         if aid in seen:
             dropped += 1
             continue
@@ -124,7 +153,7 @@ def entries_to_articles(
                 fetched_at=fetched_at,
                 guid=d.entry.guid,
                 language=source.language,
-                content_hash=content_hash(d.title, d.text),
+                content_hash=content_hash(d.given_title, d.text),
             )
         )
     if dropped:
@@ -185,11 +214,14 @@ def article_from_record(record: Any, *, imported_at: datetime, default_source: s
     text = clean_text(title, _str_field(record, "text"))
     if not title and not text:
         raise ValueError("record has neither title nor text")
+    given_title = title
     if not title:
         title = derive_title(text)
     canonical = canonical_url(url)
     return Article(
-        article_id=article_id(source=source, guid=external_id, canonical=canonical, title=title, text=text),
+        article_id=article_id(
+            source=source, guid=external_id, canonical=canonical, title=given_title, text=text
+        ),
         source=source,
         title=title,
         text=text,
@@ -199,5 +231,5 @@ def article_from_record(record: Any, *, imported_at: datetime, default_source: s
         fetched_at=imported_at,
         external_id=external_id,
         language=_str_field(record, "language"),
-        content_hash=content_hash(title, text),
+        content_hash=content_hash(given_title, text),
     )
