@@ -70,10 +70,9 @@ def resolve_model_path(model: str) -> str:
 def embed_input(title: str, text: str) -> str:
     """What the model sees for an article: the headline, then the body (truncated by the token budget)."""
     title, text = (title or "").strip(), (text or "").strip()
-    if not text or text.startswith(title):
+    # A headline derived from the body ("First sentence, cut…") is already in the body.
+    if not text or text.startswith(title.removesuffix("…")):
         return text or title
-    if not title:
-        return text
     return f"{title}. {text}"
 
 

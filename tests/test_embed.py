@@ -52,6 +52,11 @@ def test_what_the_model_sees_is_the_headline_then_the_body() -> None:
     assert embed_input("Bridge reopens", "The bridge reopened.") == "Bridge reopens. The bridge reopened."
     assert embed_input("Bridge reopens", "Bridge reopens after repairs") == "Bridge reopens after repairs"
     assert embed_input("Only a title", "") == "Only a title"
+    assert embed_input("", "Body only.") == "Body only."
+    derived = "The first sentence of a body with no headline, cut…"
+    assert embed_input(derived, "The first sentence of a body with no headline, cut short here.") == (
+        "The first sentence of a body with no headline, cut short here."
+    )
 
 
 def test_embedding_is_incremental_per_model(make_settings) -> None:
