@@ -3,8 +3,15 @@
 On a CPU the fp32 forward pass is already near the FLOP peak, so only lower precision (or fewer
 tokens) makes embedding faster. This module exports the model's transformer once with
 ``torch.onnx.export``, quantises its MatMul weights to int8 per output channel (activations are
-quantised per batch at run time: ONNX Runtime's dynamic quantisation, which uses VNNI on CPUs that
-have it) and runs it with ONNX Runtime. Pooling and normalisation are done here exactly as the
+quantised at run time: ONNX Runtime's dynamic quantisation, which uses VNNI on CPUs that have it)
+and runs it with ONNX Runtime.
+
+Dynamic quantisation scales activations per call, over the whole input tensor, so in a batch an
+article's vector would depend on which articles share the batch (measured: mean cosine 0.9990,
+min 0.988 between two orderings of the same texts). A backfill would then not embed as live runs
+did. So each text runs alone — no padding, its vector a function of its own tokens — and texts are
+spread over worker threads, each running the model single-threaded; on 2 cores that is also faster
+than batches (131/s against ~100/s at batch 16). Pooling and normalisation are done here exactly as the
 model's own sentence-transformers modules define them (mean or CLS pooling; always unit-length).
 
 Measured on the ECB+ texts at 128 tokens (bench/throughput.py): per-channel weights keep the mean
@@ -20,12 +27,13 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.embed import clip_for_tokens, length_sorted_batches, pooling_mode
+from pipeline.embed import clip_for_tokens, pooling_mode
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -34,7 +42,7 @@ log = logging.getLogger("storyline.embed")
 
 # Bump when the export or quantisation recipe changes: cached files of an older recipe are ignored.
 RECIPE = "v2-weight-matmuls-int8-per-channel"
-# Batches no longer than this (headlines) run through the fp32 export: int8 saves little on them,
+# Texts no longer than this (headlines) run through the fp32 export: int8 saves little on them,
 # and on the headline-only gold set its noise cost 0.033 B3-F1 (UCI: 0.576 int8, 0.609 fp32).
 FP32_UP_TO_TOKENS = 48
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -149,7 +157,7 @@ class OnnxEncoder:
     """Sentence embeddings from the int8 ONNX export (a ``pipeline.embed.Encoder``)."""
 
     backend = "onnx-int8"
-    # Measured at 128 tokens on 2 cores: batch 8-16 ~103/s, 32 ~92/s, 64 ~86/s (cache-friendly).
+    # Texts handed to a worker thread at a time (each still runs alone through the model).
     default_batch_size = 16
 
     def __init__(
@@ -166,13 +174,39 @@ class OnnxEncoder:
         self.tokenizer = model.tokenizer
         self.dim = int(model[0].auto_model.config.hidden_size)
         self.max_seq_length = int(model.max_seq_length or 512)
+        self.workers = max(1, threads or (os.cpu_count() or 1))
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        # Parallel over texts, not inside one: single-text matrices are too small to split well.
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         int8, fp32 = exported_model(model, source, cache_dir)
         self.session = ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
         self.session_fp32 = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])
+
+    def _encode_one(self, input_ids: list[int], token_type_ids: list[int] | None) -> np.ndarray:
+        ids = np.asarray([input_ids], dtype=np.int64)
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.asarray([token_type_ids], dtype=np.int64)
+            if token_type_ids is not None
+            else np.zeros_like(ids),
+        }
+        session = self.session if ids.shape[1] > FP32_UP_TO_TOKENS else self.session_fp32
+        hidden = session.run(None, feeds)[0][0]
+        vec = hidden[0] if self.pooling == "cls" else hidden.mean(axis=0)
+        # Unit vectors whatever the model's last module: storage and clustering rely on it.
+        return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32, copy=False)
+
+    def _encode_range(self, tokens: Any, start: int, stop: int) -> np.ndarray:
+        types = tokens.get("token_type_ids")
+        return np.stack(
+            [
+                self._encode_one(tokens["input_ids"][i], types[i] if types else None)
+                for i in range(start, stop)
+            ]
+        )
 
     def encode(
         self,
@@ -182,34 +216,27 @@ class OnnxEncoder:
         max_tokens: int | None = 128,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """(n, dim) float32 unit vectors in input order; batches are length-sorted."""
+        """(n, dim) float32 unit vectors in input order; each depends only on its own text."""
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
         limit = min(max_tokens or self.max_seq_length, self.max_seq_length)
-        for idx in length_sorted_batches(texts, batch_size or self.default_batch_size):
-            enc = self.tokenizer(
-                [clip_for_tokens(texts[i], limit) or " " for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=limit,
-                return_tensors="np",
-            )
-            mask = enc["attention_mask"].astype(np.int64)
-            feeds = {
-                "input_ids": enc["input_ids"].astype(np.int64),
-                "attention_mask": mask,
-                "token_type_ids": enc.get("token_type_ids", np.zeros_like(mask)).astype(np.int64),
+        step = max(1, batch_size or self.default_batch_size)
+        # Tokenised up front, unpadded, in one call (the Rust tokenizer parallelises it); the
+        # worker threads only run the model.
+        tokens = self.tokenizer(
+            [clip_for_tokens(t, limit) or " " for t in texts], truncation=True, max_length=limit
+        )
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="onnx") as pool:
+            futures = {
+                pool.submit(self._encode_range, tokens, start, min(start + step, n)): start
+                for start in range(0, n, step)
             }
-            session = self.session if mask.shape[1] > FP32_UP_TO_TOKENS else self.session_fp32
-            hidden = session.run(None, feeds)[0]
-            if self.pooling == "cls":
-                vecs = hidden[:, 0, :]
-            else:
-                weights = mask[..., None].astype(np.float32)
-                vecs = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            # Unit vectors whatever the model's last module: storage and clustering rely on it.
-            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-            out[idx] = vecs.astype(np.float32, copy=False)
-            if progress:
-                progress(len(idx))
+            for future in as_completed(futures):
+                vecs = future.result()
+                start = futures[future]
+                out[start : start + len(vecs)] = vecs
+                if progress:
+                    progress(len(vecs))
         return out

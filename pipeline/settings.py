@@ -48,8 +48,8 @@ class EmbedSettings(BaseModel):
     # anything else is a sentence-transformers name or a local path.
     model: str = DEFAULT_MODEL
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    # Texts per batch; unset = what measured fastest for the backend (torch 32, onnx-int8 16,
-    # pipelined 256).
+    # Texts per batch; unset = what measured fastest for the backend (torch 32, pipelined 256;
+    # onnx-int8 runs each text alone and hands this many to a worker thread at a time, 16).
     batch_size: int | None = None
     # Token budget per article (title + lead). Longer texts are truncated.
     max_tokens: int = 128

@@ -110,6 +110,19 @@ def test_the_cpu_fast_path_is_int8_onnx_and_stays_close_to_the_fp32_vectors(tmp_
     assert exported == ["fp32.onnx", "int8.onnx"], "the two cached models, no leftovers"
 
 
+def test_an_int8_vector_depends_only_on_its_own_text(tmp_path) -> None:
+    # Dynamic quantisation scales per model call; a backfill must embed exactly as live runs did.
+    from pipeline.embed import load_encoder
+
+    fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
+    long = [t * 4 for t in TEXTS]
+    alone = np.stack([fast.encode([t])[0] for t in long])
+    together = fast.encode(long, batch_size=2)
+    reversed_ = fast.encode(long[::-1], batch_size=3)[::-1]
+    assert np.array_equal(alone, together) and np.array_equal(alone, reversed_)
+    assert fast.encode([]).shape == (0, fast.dim)
+
+
 def test_headlines_take_the_exact_fp32_export_and_long_texts_the_int8_one(tmp_path) -> None:
     from pipeline.embed import load_encoder
 
