@@ -22,6 +22,7 @@ The exported files are cached by model, so the export (~20 s) happens once per m
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -53,10 +54,21 @@ def default_cache_dir() -> Path:
     return Path(base) / "storyline" / "onnx"
 
 
-def _model_key(model: SentenceTransformer, source: str) -> str:
+def _model_key(model: SentenceTransformer) -> str:
+    # What the export is made of (config and weights), not where the model lives: two virtualenvs
+    # share one export, and a model retrained in place is exported again. Hashing the ~90 MB of
+    # weights takes about 0.1 s.
     auto = model[0].auto_model
-    config = auto.config.to_json_string() if hasattr(auto.config, "to_json_string") else repr(auto.config)
-    return hashlib.sha256(f"{source}\n{config}\n{RECIPE}".encode()).hexdigest()[:16]
+    config = auto.config.to_dict() if hasattr(auto.config, "to_dict") else {"repr": repr(auto.config)}
+    config.pop("_name_or_path", None)
+    digest = hashlib.sha256(f"{RECIPE}\n{json.dumps(config, sort_keys=True, default=str)}".encode())
+    import torch
+
+    for name, tensor in sorted(auto.state_dict().items()):
+        digest.update(name.encode())
+        # As raw bytes, so any dtype (bf16 too) hashes.
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()[:16]
 
 
 def _export(model: SentenceTransformer, target: Path) -> None:
@@ -125,7 +137,7 @@ def exported_model(
 ) -> tuple[Path, Path]:
     """(int8, fp32) ONNX files for ``model`` (``source``: its name or path), made on first use."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = _model_key(model, source)
+    key = _model_key(model)
     int8, fp32 = cache / f"{key}-int8.onnx", cache / f"{key}-fp32.onnx"
     with _lock:
         if int8.is_file() and fp32.is_file():

@@ -144,6 +144,25 @@ def test_the_export_is_made_once_and_reused(tmp_path) -> None:
     assert [p.stat().st_mtime_ns for p in first] == stamps
 
 
+def test_one_export_serves_every_copy_of_a_model_and_a_changed_model_is_exported_again(tmp_path) -> None:
+    import shutil
+
+    import torch
+
+    from pipeline.embed_onnx import exported_model
+
+    original = resolve_model_path("default")
+    copy = tmp_path / "copy-of-the-model"
+    shutil.copytree(original, copy)
+    cache = tmp_path / "onnx"
+    first = exported_model(load_model(original, "cpu"), original, cache)
+    assert exported_model(load_model(str(copy), "cpu"), str(copy), cache) == first
+    retrained = load_model(str(copy), "cpu")
+    with torch.no_grad():
+        next(retrained[0].auto_model.parameters())[0, 0] += 0.5
+    assert exported_model(retrained, str(copy), cache) != first
+
+
 def test_the_pipelined_gpu_path_runs_on_a_cpu_and_matches_plain_encode() -> None:
     from pipeline.embed import load_encoder
 
