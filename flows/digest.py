@@ -11,15 +11,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.digest import (
-    DigestArticle,
-    DigestHeader,
-    DigestStory,
-    digest_basename,
-    rank_stories,
-    render_html,
-    render_markdown,
-)
+from pipeline.digest import DigestArticle, DigestHeader, DigestStory, digest_basename, rank_stories
+from pipeline.digest_html import render_html
+from pipeline.digest_markdown import render_markdown
 from pipeline.settings import ConfigError, Settings, load_settings
 from pipeline.topics import match_topics, topic_text
 from storage import digest as digest_store
