@@ -24,12 +24,10 @@ def nearest_context(queries: np.ndarray, pool: np.ndarray, k: int, *, block: int
     pool = np.asarray(pool, dtype=np.float32)
     if k <= 0 or len(queries) == 0 or len(pool) == 0:
         return np.zeros(0, dtype=np.int64)
-    k = min(k, len(pool))
+    if k >= len(pool):
+        return np.arange(len(pool), dtype=np.int64)
     chosen: set[int] = set()
     for lo in range(0, len(queries), block):
         sims = queries[lo : lo + block] @ pool.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(pool) else None
-        if top is None:
-            return np.arange(len(pool), dtype=np.int64)
-        chosen.update(np.unique(top).tolist())
+        chosen.update(np.unique(np.argpartition(-sims, k - 1, axis=1)[:, :k]).tolist())
     return np.array(sorted(chosen), dtype=np.int64)
