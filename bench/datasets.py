@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.embed import embed_input, embed_texts, load_model
+from pipeline.embed.base import embed_input, load_model
+from pipeline.embed.torch_fp32 import embed_texts
 from pipeline.settings import DEFAULT_MODEL
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"

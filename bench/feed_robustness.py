@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.articles import entries_to_articles
-from pipeline.fetch import fetch_source
-from pipeline.models import Article, FetchState, ParsedFeed, Source
-from pipeline.parse import parse_feed
+from pipeline.articles.normalise import entries_to_articles
+from pipeline.feeds.fetch import fetch_source
+from pipeline.feeds.parse import parse_feed
+from pipeline.records import Article, FetchState, ParsedFeed, Source
 from pipeline.settings import FetchSettings
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "feeds"

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
+from devkit.feed_server import FeedServer
 from flows.serve import local_prefect_server
-from tests.feed_server import FeedServer
 
 TOPICS = [
     ("harbour bridge", "repairs", "ferry"), ("city budget", "council", "taxes"),

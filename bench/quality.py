@@ -25,11 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import Dataset, embeddings, load_dataset, titles_only
+from bench.metrics import ami, bcubed, pairwise_f1
 from bench.replay import Replay, replay_set
-from flows.cluster import cluster_params
-from pipeline.cluster import cluster_window
-from pipeline.metrics import ami, bcubed, pairwise_f1
 from pipeline.settings import Settings
+from pipeline.stories.cluster import ClusterParams, cluster_window
 
 # Fixed baseline settings (one value for every set, like Storyline's default).
 TFIDF_DISTANCE = 0.8  # average-link cosine distance cut for TF-IDF vectors
@@ -48,7 +47,7 @@ Method = Callable[[Dataset, np.ndarray], np.ndarray]
 
 def storyline(ds: Dataset, vectors: np.ndarray) -> np.ndarray:
     """The default configuration's window clustering over the whole set as one window."""
-    params = cluster_params(Settings())
+    params = ClusterParams.from_settings(Settings().cluster)
     return cluster_window(vectors, ds.texts, ds.times if ds.dated else None, params)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets import Dataset
-from flows.backfill import replay
-from flows.importer import import_jsonl
+from flows.backfill import replay_step
+from flows.importer import import_step
 from pipeline.settings import DEFAULT_MODEL, load_settings
 from storage import embeddings as embedding_store
 from storage.db import open_db
@@ -40,7 +40,7 @@ class Replay:
 def _stored_ids(con, ds: Dataset) -> list[str | None]:
     """The stored article of each dataset row (a row the importer folded into another is mapped
     to the article that holds it: same source and text, or same canonical URL)."""
-    from pipeline.articles import article_from_record
+    from pipeline.articles.normalise import article_from_record
 
     rows = con.execute(
         "SELECT external_id, article_id, source, content_hash, canonical_url FROM articles"
@@ -77,7 +77,7 @@ def replay_set(ds: Dataset, vectors: np.ndarray, *, step: timedelta = timedelta(
             "".join(json.dumps(_record(ds, i)) + "\n" for i in range(len(ds))), encoding="utf-8"
         )
         settings = load_settings(db=db)
-        import_jsonl(settings, archive, imported_at=IMPORTED_AT)
+        import_step(settings, archive, imported_at=IMPORTED_AT)
         with open_db(db) as con:
             stored = _stored_ids(con, ds)
             first_row: dict[str, int] = {}
@@ -86,7 +86,7 @@ def replay_set(ds: Dataset, vectors: np.ndarray, *, step: timedelta = timedelta(
                     first_row.setdefault(a, i)
             ids = sorted(first_row)
             embedding_store.store_embeddings(con, DEFAULT_MODEL, ids, vectors[[first_row[a] for a in ids]])
-        result = replay(settings, step=step, progress=False)
+        result = replay_step(settings, step=step, progress=False)
         with open_db(db, read_only=True) as con:
             story_of = dict(con.execute("SELECT article_id, story_id FROM story_articles").fetchall())
             moved = con.execute(

@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import load_dataset
-from pipeline.embed import embed_input, load_encoder, load_model
+from pipeline.embed.base import embed_input, load_model
+from pipeline.embed.select import load_encoder
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -66,13 +67,12 @@ def _ecb_texts(limit: int | None = None) -> list[str]:
 
 
 def _b3_ecb(vectors: np.ndarray) -> float:
-    from flows.cluster import cluster_params
-    from pipeline.cluster import cluster_window
-    from pipeline.metrics import bcubed
+    from bench.metrics import bcubed
     from pipeline.settings import Settings
+    from pipeline.stories.cluster import ClusterParams, cluster_window
 
     ds = load_dataset(SHARED / "ecbplus")
-    labels = cluster_window(vectors, ds.texts, None, cluster_params(Settings()))
+    labels = cluster_window(vectors, ds.texts, None, ClusterParams.from_settings(Settings().cluster))
     return bcubed(ds.gold(), labels)[2]
 
 
@@ -132,10 +132,9 @@ def bench_embed(args: argparse.Namespace) -> None:
 
 
 def bench_budget(args: argparse.Namespace) -> None:
-    from flows.cluster import cluster_params
-    from pipeline.cluster import cluster_window
-    from pipeline.metrics import bcubed
+    from bench.metrics import bcubed
     from pipeline.settings import Settings
+    from pipeline.stories.cluster import ClusterParams, cluster_window
 
     print(f"\n== token budget (title + lead) vs B3-F1, {args.backend} vectors, default clustering")
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -146,9 +145,8 @@ def bench_budget(args: argparse.Namespace) -> None:
         scores = []
         for b in budgets:
             vecs = encoder.encode(ds.texts, max_tokens=b)
-            labels = cluster_window(
-                vecs, ds.texts, ds.times if ds.dated else None, cluster_params(Settings())
-            )
+            params = ClusterParams.from_settings(Settings().cluster)
+            labels = cluster_window(vecs, ds.texts, ds.times if ds.dated else None, params)
             scores.append(bcubed(ds.gold(), labels)[2])
         print(f"   {name:16s} " + " ".join(f"{s:7.3f}" for s in scores), flush=True)
 
@@ -157,7 +155,7 @@ def _gaza_stream() -> tuple[list[dict], np.ndarray]:
     """The Gaza headline stream in time order, with each headline's vector as the pipeline stores it
     (outlet suffix stripped, default encoder); vectors cached in bench/.cache."""
     from bench.datasets import CACHE_DIR
-    from pipeline.articles import article_from_record
+    from pipeline.articles.normalise import article_from_record
     from storage.convert import utcnow
 
     path = SHARED / "gaza-headlines" / "articles.jsonl"
@@ -180,14 +178,14 @@ def _gaza_stream() -> tuple[list[dict], np.ndarray]:
 
 def _store(db: Path, rows: list[dict], vectors: np.ndarray) -> None:
     """Import rows (real importer) and store their vectors through storage, keyed by external id."""
-    from flows.importer import import_jsonl
+    from flows.importer import import_step
     from pipeline.settings import DEFAULT_MODEL, load_settings
     from storage import embeddings as embedding_store
     from storage.db import open_db
 
     archive = db.with_suffix(f".{len(rows)}.jsonl")
     archive.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    import_jsonl(load_settings(db=db), archive)
+    import_step(load_settings(db=db), archive)
     by_id = {r["id"]: i for i, r in enumerate(rows)}
     with open_db(db) as con:
         stored = con.execute("SELECT external_id, article_id FROM articles").fetchall()
@@ -298,7 +296,7 @@ def bench_e2e(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
-    from tests.feed_server import FeedServer
+    from devkit.feed_server import FeedServer
 
     feeds, per_feed = 100, args.items // 100
     items = _feed_items(feeds * per_feed)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
-from tests.feed_server import FeedServer, RequestRecord
+from devkit.feed_server import FeedServer, RequestRecord
 
 
 class GrowingFeed:

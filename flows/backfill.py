@@ -10,12 +10,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from flows.cluster import cluster_step
-from flows.embed import embed_pending
-from flows.importer import ImportReport, import_jsonl
+from flows.embed import embed_step
+from flows.importer import ImportReport, import_step
+from flows.shared import database
 from pipeline.settings import Settings
-from storage.backfill import article_time_range
+from storage.articles import article_time_range
 from storage.convert import utcnow
-from storage.db import open_db
 
 _STEP = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -50,9 +50,9 @@ class BackfillReport:
     splits: int = 0
 
 
-def replay(settings: Settings, *, step: timedelta, progress: bool = True) -> BackfillReport:
+def replay_step(settings: Settings, *, step: timedelta, progress: bool = True) -> BackfillReport:
     """Cluster the stored articles step by step, the clock at each boundary, as live runs would."""
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+    with database(settings) as con:
         first, last = article_time_range(con)
     report = BackfillReport()
     if first is None or last is None:
@@ -67,12 +67,12 @@ def replay(settings: Settings, *, step: timedelta, progress: bool = True) -> Bac
     return report
 
 
-def backfill(
+def backfill_step(
     settings: Settings, path: Path, *, step: timedelta, imported_at: datetime | None = None
 ) -> BackfillReport:
-    """Import an archive, embed it, then replay clustering over it (see ``replay``)."""
-    imported = import_jsonl(settings, path, imported_at=imported_at or utcnow())
-    embed_pending(settings)
-    report = replay(settings, step=step)
+    """Import an archive, embed it, then replay clustering over it (see ``replay_step``)."""
+    imported = import_step(settings, path, imported_at=imported_at or utcnow())
+    embed_step(settings)
+    report = replay_step(settings, step=step)
     report.imported = imported
     return report

@@ -170,9 +170,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from flows.importer import import_jsonl
+    from flows.importer import import_step
 
-    report = import_jsonl(_settings(args), args.file)
+    report = import_step(_settings(args), args.file)
     print(
         f"lines: {report.lines}, imported: {report.imported}, already stored: {report.already_stored}, "
         f"syndicated copies: {report.duplicates}, rejected: {len(report.rejected)}"
@@ -183,14 +183,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from flows.backfill import backfill, parse_step
+    from flows.backfill import backfill_step, parse_step
 
     try:
         step = parse_step(args.step)
     except ValueError as exc:
         print(f"storyline: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    report = backfill(_settings(args), args.file, step=step)
+    report = backfill_step(_settings(args), args.file, step=step)
     print(
         f"imported {report.imported.imported if report.imported else 0} articles; "
         f"{report.steps} cluster steps; "
@@ -201,11 +201,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_stories(args: argparse.Namespace) -> int:
     from flows.output import print_json, print_table
-    from storage.db import open_db
+    from flows.shared import database
     from storage.stories import stories_listing
 
     settings = _settings(args)
-    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+    with database(settings, read_only=True) as con:
         rows = stories_listing(con, args.limit)
     columns = ["story_id", "headline", "article_count", "independent_source_count", "first_seen", "last_seen"]
     if args.json:
@@ -230,11 +230,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     from flows.output import print_json, print_table
-    from storage.db import open_db
+    from flows.shared import database
     from storage.sources import source_health
 
     settings = _settings(args)
-    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+    with database(settings, read_only=True) as con:
         rows = source_health(con)
     columns = ["name", "health", "consecutive_failures", "failing_since", "last_error", "next_fetch_at"]
     if args.json:
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_environment(quiet=not args.verbose)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    from pipeline.embed import ModelLoadError
+    from pipeline.embed.base import ModelLoadError
     from pipeline.settings import ConfigError
     from storage.db import DatabaseLocked, StorageError
 

@@ -22,11 +22,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.labelling import relabel_stories
-from pipeline.cluster import ClusterParams, cluster_window
-from pipeline.context import nearest_context
-from pipeline.embed import embed_input
+from flows.shared import database, recorded_run
+from pipeline.embed.base import embed_input
 from pipeline.settings import Settings, load_settings
-from pipeline.stories import (
+from pipeline.stories.assign import (
     LiveStory,
     MatchParams,
     StoryUpdate,
@@ -34,12 +33,14 @@ from pipeline.stories import (
     assign_stories,
     story_centroid,
 )
+from pipeline.stories.cluster import ClusterParams, cluster_window
+from pipeline.stories.context import nearest_context
 from storage import embeddings as embedding_store
 from storage import runs
 from storage import stories as story_store
 from storage.articles import latest_published_at, timed_between
 from storage.convert import utcnow
-from storage.db import open_db, transaction
+from storage.db import transaction
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -69,20 +70,6 @@ class ClusterReport:
         return self.unassigned / self.window_articles if self.window_articles else 0.0
 
 
-def match_params(settings: Settings) -> MatchParams:
-    return MatchParams.from_settings(settings.cluster)
-
-
-def cluster_params(settings: Settings) -> ClusterParams:
-    c = settings.cluster
-    return ClusterParams(
-        threshold=c.link_threshold,
-        time_weight=c.time_weight,
-        min_cluster_size=c.min_cluster_size,
-        min_samples=c.min_samples,
-    )
-
-
 def compute_update(
     window: story_store.WindowData,
     live: list[story_store.StoredStory],
@@ -93,7 +80,7 @@ def compute_update(
     """The pure part: window labels, then story decisions."""
     times = np.array([t.timestamp() for t in window.times], dtype=np.float64)
     texts = [embed_input(title, text) for title, text in zip(window.titles, window.texts, strict=True)]
-    labels = cluster_window(window.vectors, texts, times, cluster_params(settings))
+    labels = cluster_window(window.vectors, texts, times, ClusterParams.from_settings(settings.cluster))
     update = assign_stories(
         [
             WindowArticle(article_id=a, time=t, story_id=s)
@@ -113,7 +100,7 @@ def compute_update(
         ],
         existing_ids=existing_ids,
         members_outside_window=outside,
-        params=match_params(settings),
+        params=MatchParams.from_settings(settings.cluster),
     )
     return labels, update
 
@@ -162,25 +149,25 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
     model = settings.embed.model
     window_len = timedelta(days=settings.cluster.window_days)
     gate = timedelta(days=settings.cluster.match_gate_days)
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        end = latest_published_at(con, not_after=now) or now
-        start = end - window_len
-        previous = _nothing_new_since(con, model, end, now)
-        if previous is not None:
-            run_id = runs.start_run(con, "cluster", as_of=now)
-            runs.finish_run(con, run_id, stats={"skipped": f"no new article since cluster run {previous}"})
-            return ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end, skipped=True)
-        window = story_store.load_window(
-            con, model, start, end, undated_start=now - window_len, undated_end=now
-        )
-        context = _load_context(con, settings, window, since=start - gate, until=now)
-        window = window.plus(context)
-        live = story_store.load_live_stories(con, model, seen_since=start - gate)
-        outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
-        existing = story_store.all_story_ids(con)
-        run_id = runs.start_run(con, "cluster", as_of=now)
-    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
-        report = ClusterReport(run_id=run_id, as_of=now, window_start=start, window_end=end)
+    with recorded_run(settings, "cluster", as_of=now) as run:
+        with database(settings) as con:
+            end = latest_published_at(con, not_after=now) or now
+            start = end - window_len
+            previous = _nothing_new_since(con, model, end, now)
+            if previous is not None:
+                run.finish(con, {"skipped": f"no new article since cluster run {previous}"})
+                return ClusterReport(
+                    run_id=run.run_id, as_of=now, window_start=start, window_end=end, skipped=True
+                )
+            window = story_store.load_window(
+                con, model, start, end, undated_start=now - window_len, undated_end=now
+            )
+            context = _load_context(con, settings, window, since=start - gate, until=now)
+            window = window.plus(context)
+            live = story_store.load_live_stories(con, model, seen_since=start - gate)
+            outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
+            existing = story_store.all_story_ids(con)
+        report = ClusterReport(run_id=run.run_id, as_of=now, window_start=start, window_end=end)
         report.window_articles = len(window) - len(context)
         report.context_articles = len(context)
         labels, update = compute_update(window, live, outside, existing, settings)
@@ -192,10 +179,10 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
         report.assigned = sum(1 for c in update.changes if c.from_story is None)
         context_ids = set(context.article_ids)
         report.unassigned = sum(1 for a in update.unassigned if a not in context_ids)
-        with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+        with database(settings) as con, transaction(con):
             story_store.apply_story_update(
                 con,
-                run_id=run_id,
+                run_id=run.run_id,
                 now=now,
                 changes=update.changes,
                 new_stories=update.new_stories,
@@ -203,9 +190,7 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
                 retired=update.retired,
             )
             relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
-            runs.finish_run(
-                con, run_id, stats=report.__dict__ | {"unassigned_share": report.unassigned_share}
-            )
+            run.finish(con, report.__dict__ | {"unassigned_share": report.unassigned_share})
     return report
 
 

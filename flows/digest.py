@@ -11,15 +11,17 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.digest import DigestArticle, DigestHeader, DigestStory, digest_basename, rank_stories
-from pipeline.digest_html import render_html
-from pipeline.digest_markdown import render_markdown
+from flows.shared import database, recorded_run
+from pipeline.digest.html_page import render_html
+from pipeline.digest.markdown_page import render_markdown
+from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory, rank_stories
+from pipeline.digest.wording import digest_basename
+from pipeline.embed.select import encoder_for
 from pipeline.settings import ConfigError, Settings, load_settings
-from pipeline.topics import match_topics, topic_text
+from pipeline.stories.topics import match_topics, topic_text
 from storage import digest as digest_store
-from storage import runs
 from storage.convert import utcnow
-from storage.db import StorageError, open_db
+from storage.db import StorageError
 
 
 @dataclass
@@ -63,10 +65,8 @@ def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> N
     topics = settings.digest.topics
     if not topics or not stories:
         return
-    from flows.embed import encoder_for
-
     # The articles' own encoder, so topic and story vectors are comparable.
-    vectors = encoder_for(settings).encode(
+    vectors = encoder_for(settings.embed).encode(
         [topic_text(t.name, t.description) for t in topics], max_tokens=256
     )
     centroids = digest_store.story_centroids(con, settings.embed.model, [s.story_id for s in stories])  # type: ignore[arg-type]
@@ -79,7 +79,7 @@ def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> N
         s.topics = tags.get(s.story_id, [])
 
 
-def write_digest(
+def digest_step(
     settings: Settings, *, day: date | None = None, topic: str | None = None, out_dir: Path | None = None
 ) -> DigestResult:
     """Render the digest of ``day`` (default: the latest day with news) to files."""
@@ -91,20 +91,17 @@ def write_digest(
         raise StorageError(
             f"database {settings.db} does not exist yet (run `storyline run` or `import` first)"
         )
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        run_id = runs.start_run(con, "digest")
-    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+    with recorded_run(settings, "digest") as run:
         result = _render(settings, zone, day=day, topic=topic, out_dir=out_dir)
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        stats = {"day": result.day.isoformat(), "topic": topic, "stories": result.stories}
-        runs.finish_run(con, run_id, stats=stats | {"html": str(result.html_path)})
+        run.stats = {"day": result.day.isoformat(), "topic": topic, "stories": result.stories}
+        run.stats["html"] = str(result.html_path)
     return result
 
 
 def _render(
     settings: Settings, zone: ZoneInfo, *, day: date | None, topic: str | None, out_dir: Path | None
 ) -> DigestResult:
-    with open_db(settings.db, read_only=True, lock_wait_s=settings.lock_wait_s) as con:
+    with database(settings, read_only=True) as con:
         if day is None:
             latest = digest_store.latest_day_start(con, utcnow())
             day = (latest or utcnow()).astimezone(zone).date()
@@ -134,10 +131,10 @@ def _render(
 
 
 @task(name="write-digest", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
-def write_digest_task(
+def digest_task(
     settings: Settings, day: date | None, topic: str | None, out_dir: Path | None
 ) -> DigestResult:
-    return write_digest(settings, day=day, topic=topic, out_dir=out_dir)
+    return digest_step(settings, day=day, topic=topic, out_dir=out_dir)
 
 
 @flow(name="digest")
@@ -153,7 +150,7 @@ def digest_flow(
     settings = settings or load_settings()
     if previous_day and day is None:
         day = utcnow().astimezone(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
-    result = write_digest_task.with_options(timeout_seconds=settings.digest.timeout_s)(
+    result = digest_task.with_options(timeout_seconds=settings.digest.timeout_s)(
         settings, day, topic, out_dir
     )
     key = "daily-digest" if not topic else digest_basename(result.day, topic).replace(f"-{result.day}", "")

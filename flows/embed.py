@@ -18,11 +18,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
-from pipeline.embed import Encoder, embed_input, load_encoder
+from flows.shared import database, recorded_run
+from pipeline.embed.base import embed_input
+from pipeline.embed.select import encoder_for
 from pipeline.settings import EmbedSettings, Settings, load_settings
 from storage import embeddings as embedding_store
-from storage import runs
-from storage.db import open_db, transaction
+from storage.db import transaction
 from storage.embeddings import PendingArticle
 
 
@@ -34,12 +35,6 @@ class EmbedReport:
     pending_before: int = 0
     backend: str | None = None
     runner: str = "local"
-
-
-def encoder_for(settings: Settings | EmbedSettings) -> Encoder:
-    """The configured model on the configured device and backend (loaded once per process)."""
-    e = settings.embed if isinstance(settings, Settings) else settings
-    return load_encoder(e.model, e.device, e.backend, str(e.onnx_cache) if e.onnx_cache else None, e.threads)
 
 
 def _texts(chunk: Sequence[PendingArticle]) -> list[str]:
@@ -61,13 +56,13 @@ def _chunks(pending: list[PendingArticle], size: int) -> Iterator[list[PendingAr
 def _store(
     settings: Settings, report: EmbedReport, chunk: Sequence[PendingArticle], vectors: np.ndarray
 ) -> None:
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con, transaction(con):
+    with database(settings) as con, transaction(con):
         report.embedded += embedding_store.store_embeddings(
             con, settings.embed.model, [p.article_id for p in chunk], vectors
         )
 
 
-def embed_pending(
+def embed_step(
     settings: Settings,
     *,
     progress: Callable[[int], None] | None = None,
@@ -79,11 +74,10 @@ def embed_pending(
     ``distributed``: encode chunks as Prefect tasks on the flow's task runner (inside a flow only).
     """
     model_name = settings.embed.model
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        pending = embedding_store.articles_without_embedding(con, model_name)
-        run_id = runs.start_run(con, "embed")
-    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
-        report = EmbedReport(run_id=run_id, model=model_name, pending_before=len(pending))
+    with recorded_run(settings, "embed") as run:
+        with database(settings) as con:
+            pending = embedding_store.articles_without_embedding(con, model_name)
+        report = EmbedReport(run_id=run.run_id, model=model_name, pending_before=len(pending))
         if on_total:
             on_total(len(pending))
         if pending and progress is None:
@@ -100,7 +94,7 @@ def embed_pending(
                 if progress:
                     progress(len(chunk))
         elif chunks:
-            encoder = encoder_for(settings)
+            encoder = encoder_for(settings.embed)
             report.backend = encoder.backend
             for chunk in chunks:
                 vectors = encoder.encode(
@@ -110,14 +104,13 @@ def embed_pending(
                     progress=progress,
                 )
                 _store(settings, report, chunk, vectors)
-        with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-            runs.finish_run(con, run_id, stats=report.__dict__)
+        run.stats = report.__dict__
     return report
 
 
 @task(name="embed-pending", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def embed_task(settings: Settings) -> EmbedReport:
-    return embed_pending(settings)
+    return embed_step(settings)
 
 
 @flow(name="embed")
@@ -139,7 +132,7 @@ def embed_flow(settings: Settings | None = None) -> EmbedReport:
 @flow(name="embed-on-dask")
 def embed_on_dask_flow(settings: Settings) -> EmbedReport:
     """The embed step with its chunks encoded as tasks on the Dask task runner it is given."""
-    return embed_pending(settings, distributed=True)
+    return embed_step(settings, distributed=True)
 
 
 def dask_task_runner(settings: Settings) -> Any:

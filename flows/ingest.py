@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,18 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.articles import entries_to_articles
-from pipeline.dedupe import find_duplicates, fingerprint
-from pipeline.fetch import fetch_source, is_transient, make_client
-from pipeline.models import Article, FetchResult, Source
-from pipeline.parse import parse_feed
-from pipeline.schedule import next_fetch_at
+from flows.shared import ArticleWriter, database, recorded_run
+from pipeline.articles.normalise import entries_to_articles
+from pipeline.feeds.fetch import fetch_source, is_transient, make_client
+from pipeline.feeds.parse import parse_feed
+from pipeline.feeds.schedule import next_fetch_at
+from pipeline.feeds.sources import load_sources_file
+from pipeline.records import Article, FetchResult, Source
 from pipeline.settings import Settings, load_settings
-from pipeline.sources import load_sources_file
-from storage import articles as article_store
-from storage import runs, sources
+from storage import sources
 from storage.convert import utcnow
-from storage.db import open_db, transaction
+from storage.db import transaction
 
 
 class TransientFetchError(Exception):
@@ -112,17 +111,17 @@ def _is_transient_failure(_task: object, _run: object, state: object) -> bool:
     return isinstance(state.result(raise_on_failure=False), TransientFetchError)  # type: ignore[attr-defined]
 
 
-def prepare(settings: Settings, *, due_only: bool, now: datetime) -> tuple[int, list[sources.SourceRow]]:
+def prepare(
+    settings: Settings, source_list: list[Source], *, due_only: bool, now: datetime
+) -> list[sources.SourceRow]:
     """Read phase: sync the sources file into the database, pick the sources to fetch."""
-    source_list: list[Source] = load_sources_file(Path(settings.sources))
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
+    with database(settings) as con:
         with transaction(con):
             sources.sync_sources(con, source_list, now)
         rows = [r for r in sources.load_sources(con) if r.enabled]
-        run_id = runs.start_run(con, "ingest")
     if due_only:
         rows = [r for r in rows if r.next_fetch_at is None or r.next_fetch_at <= now]
-    return run_id, rows
+    return rows
 
 
 def store_outcomes(
@@ -130,24 +129,19 @@ def store_outcomes(
 ) -> IngestReport:
     """Write phase: one transaction per source, so a crash keeps every source already written."""
     report = IngestReport(run_id=run_id, sources_total=len(outcomes))
-    with open_db(settings.db, lock_wait_s=settings.lock_wait_s) as con:
-        since = now - timedelta(days=settings.cluster.window_days + 1)
-        originals = article_store.recent_fingerprints(con, since)
+    with database(settings) as con:
+        writer = ArticleWriter(con, run_id=run_id, arriving=[a for o in outcomes for a in o.articles])
         for outcome in sorted(outcomes, key=lambda o: o.row.source.name):
             result = outcome.result
             with transaction(con):
-                fresh = article_store.new_articles(con, outcome.articles)
-                prints = {a.article_id: fingerprint(a.text) for a in fresh}
-                copies = find_duplicates(fresh, originals, prints)
-                fresh = [replace(a, duplicate_of=copies.get(a.article_id)) for a in fresh]
-                inserted = article_store.insert_articles(con, fresh, run_id=run_id, fingerprints=prints)
+                stored = writer.store(outcome.articles)
                 failures = outcome.row.consecutive_failures + 1 if result.failed else 0
                 sources.record_fetch(
                     con,
                     run_id=run_id,
                     result=result,
                     entries=outcome.entries,
-                    new_articles=len(inserted),
+                    new_articles=stored.inserted,
                     warning=outcome.warning,
                     next_fetch_at=next_fetch_at(
                         now,
@@ -159,15 +153,8 @@ def store_outcomes(
                     ttl_minutes=outcome.ttl_minutes,
                     disable_reason="410 Gone" if result.error_class == "gone" else None,
                 )
-            originals.extend(
-                article_store.StoredFingerprint(
-                    a.article_id, a.source, prints[a.article_id], a.published_at or now
-                )
-                for a in fresh
-                if a.duplicate_of is None
-            )
-            report.new_articles += len(inserted)
-            report.duplicates += sum(1 for a in fresh if a.duplicate_of)
+            report.new_articles += stored.inserted
+            report.duplicates += stored.duplicates
             if result.failed:
                 report.sources_failed += 1
                 report.failures[result.source] = f"{result.error_class}: {result.error}"
@@ -175,7 +162,6 @@ def store_outcomes(
                 report.sources_ok += 1
             else:
                 report.sources_unchanged += 1
-        runs.finish_run(con, run_id, stats=report.__dict__)
     return report
 
 
@@ -205,7 +191,7 @@ def ingest_flow(settings: Settings | None = None, due_only: bool = False) -> Ing
     settings = settings or load_settings()
     logger = get_run_logger()
     now = utcnow()
-    run_id, rows = prepare(settings, due_only=due_only, now=now)
+    source_list = load_sources_file(Path(settings.sources))
     delays = [settings.fetch.retry_delay_s * 4**i for i in range(settings.fetch.retries)]
     fetch = fetch_source_task.with_options(
         retries=settings.fetch.retries,
@@ -213,10 +199,12 @@ def ingest_flow(settings: Settings | None = None, due_only: bool = False) -> Ing
         retry_jitter_factor=0.5,
         retry_condition_fn=_is_transient_failure,
     )
-    with runs.failure_recorded(settings.db, run_id, lock_wait_s=settings.lock_wait_s):
+    with recorded_run(settings, "ingest") as run:
+        rows = prepare(settings, source_list, due_only=due_only, now=now)
         futures = [fetch.submit(row=row, settings=settings) for row in rows]
         outcomes = _collect(futures, rows, now)
-        report = store_outcomes(settings, run_id, outcomes, now=now)
+        report = store_outcomes(settings, run.run_id, outcomes, now=now)
+        run.stats = report.__dict__
     logger.info(
         "ingest: %d sources, %d new articles, %d failed", report.sources_total, report.new_articles,
         report.sources_failed,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import duckdb
 
-from pipeline.labels import ctfidf_keywords, needs_relabel, representative_index, unique_headlines
+from pipeline.stories.labels import ctfidf_keywords, needs_relabel, representative_index, unique_headlines
 from storage import labels as label_store
 
 

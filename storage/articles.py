@@ -9,7 +9,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from pipeline.models import Article
+from pipeline.records import Article
 from storage.convert import from_db_time, to_db_time
 from storage.db import scalar
 
@@ -180,3 +180,9 @@ def latest_published_at(con: duckdb.DuckDBPyConnection, not_after: datetime) -> 
     return from_db_time(
         scalar(con, "SELECT max(published_at) FROM articles WHERE published_at <= ?", [to_db_time(not_after)])
     )
+
+
+def article_time_range(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
+    """Earliest and latest effective time of any stored article (the span a replay covers)."""
+    rows = con.execute("SELECT min(effective_at), max(effective_at) FROM articles").fetchall()
+    return from_db_time(rows[0][0]), from_db_time(rows[0][1])

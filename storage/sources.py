@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from pipeline.models import FetchResult, FetchState, Source
+from pipeline.records import FetchResult, FetchState, Source
 from storage.convert import from_db_time, to_db_time
 
 
@@ -145,3 +145,16 @@ def source_health(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     cur = con.execute("SELECT * FROM source_health ORDER BY health <> 'ok' DESC, name")
     columns = [d[0] for d in cur.description or []]
     return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+
+def ensure_import_sources(con: duckdb.DuckDBPyConnection, names: Iterable[str], now: datetime) -> None:
+    """Imported outlets appear in `sources` (disabled: there is nothing to fetch) so joins stay simple."""
+    for name in sorted(set(names)):
+        con.execute(
+            """
+            INSERT INTO sources (name, url, config_url, enabled, disabled_reason, added_at)
+            VALUES (?, '', '', FALSE, 'imported (no feed)', ?)
+            ON CONFLICT (name) DO NOTHING
+            """,
+            [name, to_db_time(now)],
+        )

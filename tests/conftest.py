@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.feed_server import feed_server  # noqa: F401  (fixture)
 from flows.runtime import configure_environment
-from tests.feed_server import feed_server  # noqa: F401  (fixture)
 
 configure_environment()
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

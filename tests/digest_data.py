@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from pipeline.digest import DigestArticle, DigestHeader, DigestStory
+from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory
 
 DAY = date(2024, 5, 13)
 _ids = iter(range(1, 1_000_000))

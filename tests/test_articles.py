@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.articles import article_from_record, entries_to_articles
-from pipeline.identity import article_id
-from pipeline.models import FeedEntry, ParsedFeed, Source
+from pipeline.articles.identity import article_id
+from pipeline.articles.normalise import article_from_record, entries_to_articles
+from pipeline.records import FeedEntry, ParsedFeed, Source
 
 FETCHED = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 SOURCE = Source(name="Gazette", url="https://gazette.example/feed.xml", language="en")
@@ -245,7 +245,7 @@ def test_fields_of_the_wrong_type_count_as_missing() -> None:
 
 
 def test_an_aggregators_outlet_suffix_is_dropped_from_imported_headlines() -> None:
-    from pipeline.articles import article_from_record
+    from pipeline.articles.normalise import article_from_record
 
     record = {
         "id": "1",

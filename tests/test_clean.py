@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.clean import clean_text, html_to_text, strip_boilerplate, strip_repeated_title
+from pipeline.articles.clean import clean_text, html_to_text, strip_boilerplate, strip_repeated_title
 
 TITLE = "River flooding forces evacuation of Lakeside village"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.cluster import ClusterParams, centroids, cluster_window, similarity
+from pipeline.stories.cluster import ClusterParams, cluster_window, similarity
 
 DAY = 86400.0
 T0 = 1_717_200_000.0  # 2024-06-01, an arbitrary fixed clock
@@ -55,7 +55,8 @@ SHOOTINGS = [
 
 @pytest.fixture(scope="module")
 def embed():
-    from pipeline.embed import embed_texts, load_model
+    from pipeline.embed.base import load_model
+    from pipeline.embed.torch_fp32 import embed_texts
 
     model = load_model()
     return lambda texts: embed_texts(model, texts, max_tokens=128)
@@ -196,10 +197,3 @@ def test_params_are_a_frozen_single_default() -> None:
         params.threshold = 0.5  # type: ignore[misc]
     assert params == ClusterParams()
 
-
-def test_centroids_are_unit_means_of_each_cluster_without_noise() -> None:
-    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=np.float32)
-    result = centroids(vectors, np.array([0, 0, -1, 1]))
-    assert set(result) == {0, 1}
-    np.testing.assert_allclose(result[0], np.array([1, 1, 0]) / np.sqrt(2), rtol=1e-6)
-    np.testing.assert_allclose(np.linalg.norm(result[1]), 1.0, rtol=1e-6)

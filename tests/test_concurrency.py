@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.feed_server import FeedServer
 from flows.run import ingest_flow_for
 from storage.db import connect
-from tests.feed_server import FeedServer
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pipeline.dedupe import NO_FINGERPRINT, find_duplicates, fingerprint, is_copy
-from pipeline.models import Article
+from pipeline.articles.syndication import NO_FINGERPRINT, find_duplicates, fingerprint, is_copy
+from pipeline.records import Article
 
 T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 

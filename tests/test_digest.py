@@ -8,11 +8,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from pipeline.digest import (
-    RankedStory,
-    rank_stories,
-)
-from pipeline.topics import match_topics, topic_text
+from pipeline.digest.rank import RankedStory, rank_stories
+from pipeline.stories.topics import match_topics, topic_text
 from tests.digest_data import DAY, art, at, story
 
 
@@ -189,7 +186,8 @@ def test_topic_text_is_the_description_or_else_the_name() -> None:
 
 @pytest.mark.slow
 def test_topics_match_stories_by_meaning_with_the_real_model() -> None:
-    from pipeline.embed import embed_texts, load_model
+    from pipeline.embed.base import load_model
+    from pipeline.embed.torch_fp32 import embed_texts
 
     model = load_model()
     stories = {

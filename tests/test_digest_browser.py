@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.digest import DigestArticle, DigestHeader, DigestStory, rank_stories
-from pipeline.digest_html import CSP, render_html
+from pipeline.digest.html_page import CSP, render_html
+from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory, rank_stories
 from tests.browser import CHROMIUM_MISSING, chromium_path, load_page, screenshot
 
 pytestmark = [

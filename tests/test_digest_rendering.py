@@ -8,9 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pipeline.digest import DigestHeader, RankedStory, digest_basename, rank_stories, safe_url
-from pipeline.digest_html import CSP, render_html
-from pipeline.digest_markdown import md_text, render_markdown
+from pipeline.digest.html_page import CSP, render_html
+from pipeline.digest.markdown_page import md_text, render_markdown
+from pipeline.digest.rank import DigestHeader, RankedStory, rank_stories
+from pipeline.digest.wording import digest_basename, safe_url
 from tests.digest_data import DAY, art, at, header, story
 
 HOSTILE_TITLE_SCRIPT = "<script>alert(1)</script>Minister resigns"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.embed import ModelLoadError, embed_input, embed_texts, load_model, resolve_model_path
+from pipeline.embed.base import ModelLoadError, embed_input, load_model, resolve_model_path
+from pipeline.embed.torch_fp32 import embed_texts
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +63,8 @@ def test_what_the_model_sees_is_the_headline_then_the_body() -> None:
 def test_embedding_is_incremental_per_model(make_settings) -> None:
     from datetime import UTC, datetime
 
-    from flows.embed import embed_pending
-    from pipeline.models import Article
+    from flows.embed import embed_step
+    from pipeline.records import Article
     from storage import articles as article_store
     from storage.db import open_db
 
@@ -85,16 +86,16 @@ def test_embedding_is_incremental_per_model(make_settings) -> None:
     ]
     with open_db(settings.db) as con:
         article_store.insert_articles(con, arts[:2], run_id=None)
-    assert embed_pending(settings).embedded == 2
+    assert embed_step(settings).embedded == 2
     with open_db(settings.db) as con:
         article_store.insert_articles(con, arts, run_id=None)
-    report = embed_pending(settings)
+    report = embed_step(settings)
     assert (report.pending_before, report.embedded) == (1, 1)
-    assert embed_pending(settings).embedded == 0
+    assert embed_step(settings).embedded == 0
 
 
 def test_the_cpu_fast_path_is_int8_onnx_and_stays_close_to_the_fp32_vectors(tmp_path) -> None:
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
     plain = load_encoder("default", "cpu", "torch")
@@ -112,7 +113,7 @@ def test_the_cpu_fast_path_is_int8_onnx_and_stays_close_to_the_fp32_vectors(tmp_
 
 def test_an_int8_vector_depends_only_on_its_own_text(tmp_path) -> None:
     # Dynamic quantisation scales per model call; a backfill must embed exactly as live runs did.
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
     long = [t * 4 for t in TEXTS]
@@ -124,7 +125,7 @@ def test_an_int8_vector_depends_only_on_its_own_text(tmp_path) -> None:
 
 
 def test_headlines_take_the_exact_fp32_export_and_long_texts_the_int8_one(tmp_path) -> None:
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     fast = load_encoder("default", "cpu", "onnx-int8", str(tmp_path / "onnx"))
     plain = load_encoder("default", "cpu", "torch")
@@ -135,7 +136,7 @@ def test_headlines_take_the_exact_fp32_export_and_long_texts_the_int8_one(tmp_pa
 
 
 def test_the_export_is_made_once_and_reused(tmp_path) -> None:
-    from pipeline.embed_onnx import exported_model
+    from pipeline.embed.onnx_int8 import exported_model
 
     model = load_model("default", "cpu")
     first = exported_model(model, "default", tmp_path)
@@ -149,7 +150,7 @@ def test_one_export_serves_every_copy_of_a_model_and_a_changed_model_is_exported
 
     import torch
 
-    from pipeline.embed_onnx import exported_model
+    from pipeline.embed.onnx_int8 import exported_model
 
     original = resolve_model_path("default")
     copy = tmp_path / "copy-of-the-model"
@@ -164,7 +165,7 @@ def test_one_export_serves_every_copy_of_a_model_and_a_changed_model_is_exported
 
 
 def test_the_pipelined_gpu_path_runs_on_a_cpu_and_matches_plain_encode() -> None:
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     pipelined = load_encoder("default", "cpu", "pipelined")
     plain = load_encoder("default", "cpu", "torch")
@@ -175,13 +176,13 @@ def test_the_pipelined_gpu_path_runs_on_a_cpu_and_matches_plain_encode() -> None
 
 
 def test_auto_picks_the_fast_path_on_a_cpu() -> None:
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     assert load_encoder("default", "cpu", "auto").backend == "onnx-int8"
 
 
 def test_an_explicit_backend_that_cannot_serve_is_an_error_not_a_silent_fallback() -> None:
-    from pipeline.embed import load_encoder
+    from pipeline.embed.select import load_encoder
 
     with pytest.raises(ModelLoadError, match="runs on the CPU"):
         load_encoder("default", "cuda", "onnx-int8")

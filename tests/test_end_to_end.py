@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devkit.feed_server import FeedServer
 from flows.cli import EXIT_OK, main
-from tests.feed_server import FeedServer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OFFLINE = "http://127.0.0.1:9/feed.xml"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fetch import fetch_source, is_transient, make_client
-from pipeline.models import FetchResult, FetchState, Source
+from devkit.feed_server import FeedServer
+from pipeline.feeds.fetch import fetch_source, is_transient, make_client
+from pipeline.records import FetchResult, FetchState, Source
 from pipeline.settings import FetchSettings
-from tests.feed_server import FeedServer
 
 FEED = (
     b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Gazette</title>'

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.identity import article_id, canonical_url, content_hash
+from pipeline.articles.identity import article_id, canonical_url, content_hash
 
 
 @pytest.mark.parametrize(

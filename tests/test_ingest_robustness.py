@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devkit.feed_server import FeedServer
 from flows.run import ingest_flow_for
-from tests.feed_server import FeedServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

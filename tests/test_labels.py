@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from pipeline.labels import ctfidf_keywords, needs_relabel, representative_index, unique_headlines
+from pipeline.stories.labels import ctfidf_keywords, needs_relabel, representative_index, unique_headlines
 
 T0 = datetime(2024, 5, 13, 6, 0, tzinfo=UTC)
 

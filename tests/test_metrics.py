@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.metrics import ami, bcubed, noise_as_singletons, pairwise_f1
+from bench.metrics import ami, bcubed, noise_as_singletons, pairwise_f1
 
 
 def test_bcubed_of_a_perfect_clustering_is_one() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.parse import parse_feed
+from pipeline.feeds.parse import parse_feed
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"

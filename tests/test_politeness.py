@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devkit.feed_server import FeedServer, RequestRecord
 from flows.cli import EXIT_OK, main
 from flows.run import ingest_flow_for
 from storage.convert import from_db_time, utcnow
-from tests.feed_server import FeedServer, RequestRecord
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from pipeline.sources import load_sources_file
+from pipeline.feeds.sources import load_sources_file
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FEEDS = SAMPLES / "feeds"

@@ -29,7 +29,7 @@ def _vectors(db) -> dict[str, np.ndarray]:
 
 def test_embedding_on_a_local_dask_cluster_matches_embedding_in_process(tmp_path, make_settings) -> None:
     from flows.embed import embed_flow
-    from pipeline.models import Article
+    from pipeline.records import Article
     from storage import articles as article_store
     from storage.db import open_db
 

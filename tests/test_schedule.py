@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.models import FetchResult
-from pipeline.schedule import next_fetch_at, parse_retry_after
+from pipeline.feeds.schedule import next_fetch_at, parse_retry_after
+from pipeline.records import FetchResult
 from pipeline.settings import FetchSettings
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)

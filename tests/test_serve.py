@@ -15,7 +15,7 @@ import duckdb
 import httpx
 import pytest
 
-from tests.feed_server import FeedServer
+from devkit.feed_server import FeedServer
 
 pytestmark = pytest.mark.slow
 

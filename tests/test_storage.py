@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.models import Article
+from pipeline.records import Article
 from storage import articles as article_store
 from storage import embeddings as embedding_store
 from storage.db import DatabaseLocked, StorageError, connect, open_db, scalar, transaction

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pipeline.settings import ClusterSettings
-from pipeline.stories import (
+from pipeline.stories.assign import (
     LineageEvent,
     LiveStory,
     MatchParams,

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpcore
 import httpx
 
-from pipeline.models import FetchResult, FetchState, Source
+from pipeline.records import FetchResult, FetchState, Source
 from pipeline.settings import FetchSettings
 
 MAX_REDIRECTS = 5

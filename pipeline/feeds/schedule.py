@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from pipeline.models import FetchResult
+from pipeline.records import FetchResult
 from pipeline.settings import FetchSettings
 
 JITTER = 0.2

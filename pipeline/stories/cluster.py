@@ -51,6 +51,8 @@ from scipy import sparse
 from sklearn.cluster import HDBSCAN
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from pipeline.settings import ClusterSettings
+
 _SECONDS_PER_DAY = 86400.0
 
 
@@ -77,6 +79,16 @@ class ClusterParams:
     min_samples: int = 1
     cluster_selection_method: Literal["leaf", "eom"] = "leaf"
 
+    @classmethod
+    def from_settings(cls, settings: ClusterSettings) -> ClusterParams:
+        """The configured knobs; everything else keeps the measured defaults above."""
+        return cls(
+            threshold=settings.link_threshold,
+            time_weight=settings.time_weight,
+            min_cluster_size=settings.min_cluster_size,
+            min_samples=settings.min_samples,
+        )
+
 
 def cluster_window(
     vectors: np.ndarray,
@@ -97,23 +109,6 @@ def cluster_window(
     seeds = _hdbscan_cores(sim, params)
     labels = _average_linkage(sim, seeds, params.threshold)
     return _canonical(labels)
-
-
-def centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    """Unit-length mean vector of each cluster (noise excluded)."""
-    vecs = np.asarray(vectors, dtype=np.float64)
-    labels = np.asarray(labels)
-    out: dict[int, np.ndarray] = {}
-    for label in np.unique(labels):
-        if label < 0:
-            continue
-        mean = vecs[labels == label].mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        out[int(label)] = (mean / norm if norm > 0 else mean).astype(np.float32)
-    return out
-
-
-# --- similarity ---------------------------------------------------------------------------------
 
 
 def similarity(

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.models import Source
+from pipeline.records import Source
 from pipeline.settings import ConfigError
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import feedparser
 
-from pipeline.models import FeedEntry, ParsedFeed
+from pipeline.records import FeedEntry, ParsedFeed
 
 _XML_DECL = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.S)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)

@@ -27,7 +27,7 @@ Route options:
   endless        stream filler XML forever (no Content-Length) until the client disconnects
   redirect_to    Location header (use with a 3xx status; relative paths are fine)
 
-A pytest fixture is provided: ``from tests.feed_server import feed_server`` in a
+A pytest fixture is provided: ``from devkit.feed_server import feed_server`` in a
 conftest (or a test module) makes ``feed_server`` available, one server per test.
 """
 

@@ -11,15 +11,10 @@ import re
 from datetime import tzinfo
 from urllib.parse import quote
 
-from pipeline.digest import (
-    EARLIER_LIMIT,
-    DayCount,
-    DigestArticle,
-    DigestHeader,
-    RankedStory,
+from pipeline.digest.rank import EARLIER_LIMIT, DayCount, DigestArticle, DigestHeader, RankedStory, local_time
+from pipeline.digest.wording import (
     feed_text,
     header_zone,
-    local_time,
     one_line,
     safe_url,
     sources_line,

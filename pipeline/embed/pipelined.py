@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.embed import clip_for_tokens, length_sorted_batches, pooling_mode
+from pipeline.embed.base import clip_for_tokens, length_sorted_batches, pooling_mode
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -11,16 +11,18 @@ import html
 import re
 from datetime import date, tzinfo
 
-from pipeline.digest import (
+from pipeline.digest.rank import (
     EARLIER_LIMIT,
     DayCount,
     DigestArticle,
     DigestHeader,
     RankedStory,
     as_utc,
+    local_time,
+)
+from pipeline.digest.wording import (
     feed_text,
     header_zone,
-    local_time,
     one_line,
     plural,
     safe_url,

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipeline.clean import clean_text, html_to_text
-from pipeline.identity import article_id, canonical_url, content_hash
-from pipeline.models import Article, FeedEntry, ParsedFeed, Source
+from pipeline.articles.clean import clean_text, html_to_text
+from pipeline.articles.identity import article_id, canonical_url, content_hash
+from pipeline.records import Article, FeedEntry, ParsedFeed, Source
 
 # Dates this far past the fetch time are wrong clocks or time zones, not scheduled news.
 FUTURE_TOLERANCE = timedelta(hours=1)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.embed import clip_for_tokens, pooling_mode
+from pipeline.embed.base import clip_for_tokens, pooling_mode
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
