@@ -5,59 +5,42 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.cli import EXIT_DB, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-
-FLOOD = [
-    "Floods force thousands from their homes in Valencia. Torrential rain overnight sent rivers over their "
-    "banks across the Valencia region, and emergency services evacuated more than 3,000 residents.",
-    "Valencia flooding: 3,000 evacuated as rivers burst banks. Spanish emergency crews moved thousands of "
-    "people out of low-lying districts around Valencia after a night of torrential rain.",
-    "Heavy rain floods eastern Spain, thousands evacuated. Authorities in Valencia said about 3,000 people "
-    "had left their homes after overnight downpours made the Turia and Jucar rivers overflow.",
-]
-RATES = [
-    "Bank of Canada raises interest rate to 5%. The Bank of Canada lifted its benchmark rate by a quarter "
-    "point on Wednesday, saying inflation remains too high.",
-    "Canada's central bank hikes rates again. Governor Tiff Macklem said the quarter-point increase to 5 per "
-    "cent was needed because price growth has proved stubborn.",
-    "Bank of Canada increases key rate by 25 basis points. Markets had expected the move after strong jobs "
-    "data, and the Bank of Canada signalled that further hikes are possible.",
-]
+from tests.builders import (
+    FLOOD_REPORTS,
+    RATE_RISE_REPORTS,
+    archive_record,
+    count_rows,
+    query,
+    write_archive,
+)
 
 
-def _records() -> list[dict]:
+def _records() -> list[dict[str, object]]:
+    """The flood and the rate rise, three outlets each, as an archive holds them."""
     out = []
-    for k, text in enumerate(FLOOD + RATES):
+    for k, text in enumerate(FLOOD_REPORTS + RATE_RISE_REPORTS):
         title, body = text.split(". ", 1)
         out.append(
-            {
-                "id": 1000 + k,  # numeric ids are kept as text
-                "source": ["Wire", "Daily", "Courier"][k % 3],
-                "url": f"https://news.example/{k}?utm_source=feed",
-                "published_at": f"2026-11-2{k // 3}T0{k}:00:00Z",
-                "title": title,
-                "text": body,
-                "story": "ignored extra key",
-            }
+            archive_record(
+                1000 + k,  # numeric ids are kept as text
+                title,
+                body,
+                source=["Wire", "Daily", "Courier"][k % 3],
+                url=f"https://news.example/{k}?utm_source=feed",
+                published_at=f"2026-11-2{k // 3}T0{k}:00:00Z",
+                story="ignored extra key",
+            )
         )
     return out
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
-    path = tmp_path / "archive.jsonl"
-    lines = [json.dumps(r) for r in _records()]
-    lines += ["", "{not json", json.dumps(["a list"]), json.dumps({"id": "x", "title": None, "text": ""})]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
+    broken = ["", "{not json", ["a list"], {"id": "x", "title": None, "text": ""}]
+    return write_archive(tmp_path / "archive.jsonl", [*_records(), *broken])
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,7 +102,7 @@ def test_import_keeps_ids_ignores_extra_keys_reports_bad_lines_and_is_idempotent
     captured = capsys.readouterr()
     assert "lines: 9, imported: 6, already stored: 0" in captured.out and "rejected: 3" in captured.out
     assert "line 8:" in captured.err and "line 9: record is a JSON list" in captured.err
-    rows = _rows(
+    rows = query(
         db, "SELECT external_id, source, canonical_url, published_at FROM articles ORDER BY external_id"
     )
     assert [r[0] for r in rows] == [str(1000 + k) for k in range(6)]
@@ -127,7 +110,7 @@ def test_import_keeps_ids_ignores_extra_keys_reports_bad_lines_and_is_idempotent
     assert str(rows[5][3]) == "2026-11-21 05:00:00"
     assert main(["import", str(archive), "--db", str(db)]) == EXIT_OK
     assert "imported: 0, already stored: 6" in capsys.readouterr().out
-    assert _rows(db, "SELECT count(*) FROM articles") == [(6,)]
+    assert count_rows(db, "articles") == 6
 
 
 def test_import_of_a_file_with_no_usable_line_fails(tmp_path: Path, make_settings) -> None:
@@ -146,13 +129,13 @@ def test_imported_articles_cluster_into_stories_that_sql_can_list(
     assert main(["import", str(archive), "--db", str(db)]) == EXIT_OK
     assert main(["cluster", "--db", str(db), "--as-of", "2026-11-22T00:00:00Z"]) == EXIT_OK
     assert "2 touched (2 new" in capsys.readouterr().out
-    assert _rows(db, "SELECT count(*) FROM embeddings") == [(6,)], "cluster embeds what lacks a vector"
-    query = "SELECT article_count, source_count FROM story_summary ORDER BY first_seen"
-    assert main(["sql", query, "--db", str(db), "--json"]) == EXIT_OK
+    assert count_rows(db, "embeddings") == 6, "cluster embeds what lacks a vector"
+    sql = "SELECT article_count, source_count FROM story_summary ORDER BY first_seen"
+    assert main(["sql", sql, "--db", str(db), "--json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out) == [
         {"article_count": 3, "source_count": 3},
         {"article_count": 3, "source_count": 3},
     ]
-    runs = _rows(db, "SELECT kind, status, as_of FROM runs ORDER BY run_id")
+    runs = query(db, "SELECT kind, status, as_of FROM runs ORDER BY run_id")
     assert [(k, s) for k, s, _ in runs] == [("import", "ok"), ("embed", "ok"), ("cluster", "ok")]
     assert str(runs[-1][2]) == "2026-11-22 00:00:00"

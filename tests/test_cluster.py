@@ -10,26 +10,11 @@ import numpy as np
 import pytest
 
 from pipeline.stories.cluster import ClusterParams, cluster_window, similarity
+from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS
 
 DAY = 86400.0
 T0 = 1_717_200_000.0  # 2024-06-01, an arbitrary fixed clock
 
-FLOODS = [
-    "Floods force thousands from their homes in Valencia. Torrential rain overnight sent rivers over "
-    "their banks across the Valencia region, and emergency services evacuated more than 3,000 residents.",
-    "Valencia flooding: 3,000 evacuated as rivers burst banks. Spanish emergency crews moved thousands "
-    "of people out of low-lying districts around Valencia after a night of torrential rain.",
-    "Heavy rain floods eastern Spain, thousands evacuated. Authorities in Valencia said about 3,000 "
-    "people had left their homes after overnight downpours made the Turia and Jucar rivers overflow.",
-]
-RATES = [
-    "Bank of Canada raises interest rate to 5%. The Bank of Canada lifted its benchmark rate by a "
-    "quarter point on Wednesday, saying inflation remains too high.",
-    "Canada's central bank hikes rates again. Governor Tiff Macklem said the quarter-point increase to "
-    "5 per cent was needed because price growth has proved stubborn.",
-    "Bank of Canada increases key rate by 25 basis points. Markets had expected the move after strong "
-    "jobs data, and the Bank of Canada signalled that further hikes are possible.",
-]
 DEAL = [
     "Nordwind Software agrees to buy DataLoom for $2.1 billion. The Oslo-based company will pay cash "
     "for the analytics start-up, its largest acquisition so far.",
@@ -65,7 +50,7 @@ def embed():
 @pytest.fixture(scope="module")
 def window(embed):
     """Three events from several outlets plus two unrelated articles, all within two days."""
-    texts = FLOODS + RATES + DEAL + LONERS
+    texts = FLOOD_REPORTS + RATE_RISE_REPORTS + DEAL + LONERS
     times = T0 + np.arange(len(texts)) * 3 * 3600.0
     return embed(texts), texts, times
 
@@ -196,4 +181,3 @@ def test_params_are_a_frozen_single_default() -> None:
     with pytest.raises(AttributeError):
         params.threshold = 0.5  # type: ignore[misc]
     assert params == ClusterParams()
-

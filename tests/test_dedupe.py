@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pipeline.articles.syndication import NO_FINGERPRINT, find_duplicates, fingerprint, is_copy
-from pipeline.records import Article
+from tests.builders import article
 
 T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 
@@ -39,19 +39,6 @@ def copy_of(text: str) -> str:
     return f"LAKESIDE (Wire) — {edited}\nThis story was provided by Wire Service. Comments are moderated."
 
 
-def article(aid: str, source: str, text: str, at: datetime, title: str = "Headline") -> Article:
-    return Article(
-        article_id=aid,
-        source=source,
-        title=title,
-        text=text,
-        url=None,
-        canonical_url=None,
-        published_at=at,
-        fetched_at=at,
-    )
-
-
 @dataclass(frozen=True)
 class Stored:
     """Shaped like storage's StoredFingerprint."""
@@ -65,24 +52,28 @@ class Stored:
 def test_wire_copy_with_new_headline_and_footer_points_to_the_stored_original() -> None:
     stored = [Stored("orig", "Wire", fingerprint(WIRE), T0)]
     copy = article(
-        "copy", "Portal", copy_of(WIRE), T0 + timedelta(hours=3), title="Hundreds flee Lakeside flood"
+        "copy",
+        copy_of(WIRE),
+        source="Portal",
+        at=T0 + timedelta(hours=3),
+        title="Hundreds flee Lakeside flood",
     )
     assert find_duplicates([copy], stored) == {"copy": "orig"}
 
 
 def test_independent_reporting_of_the_same_event_is_not_a_copy() -> None:
     stored = [Stored("orig", "Wire", fingerprint(WIRE), T0)]
-    own = article("own", "Herald", OWN_REPORTING, T0 + timedelta(hours=2))
+    own = article("own", OWN_REPORTING, source="Herald", at=T0 + timedelta(hours=2))
     assert find_duplicates([own], stored) == {}
     assert not is_copy(fingerprint(WIRE), fingerprint(OWN_REPORTING))
 
 
 def test_copies_within_one_batch_point_to_the_earliest() -> None:
     batch = [
-        article("late", "Portal", copy_of(WIRE), T0 + timedelta(hours=5)),
-        article("first", "Wire", WIRE, T0),
-        article("middle", "Daily", copy_of(WIRE), T0 + timedelta(hours=1)),
-        article("other", "Herald", OWN_REPORTING, T0 + timedelta(hours=1)),
+        article("late", copy_of(WIRE), source="Portal", at=T0 + timedelta(hours=5)),
+        article("first", WIRE, source="Wire", at=T0),
+        article("middle", copy_of(WIRE), source="Daily", at=T0 + timedelta(hours=1)),
+        article("other", OWN_REPORTING, source="Herald", at=T0 + timedelta(hours=1)),
     ]
     assert find_duplicates(batch, []) == {"late": "first", "middle": "first"}
 
@@ -92,19 +83,19 @@ def test_the_earliest_of_several_stored_originals_wins() -> None:
         ("later-original", "Daily", fingerprint(WIRE), T0 + timedelta(hours=1)),
         ("earliest", "Wire", fingerprint(WIRE), T0),
     ]
-    copy = article("copy", "Portal", copy_of(WIRE), T0 + timedelta(hours=2))
+    copy = article("copy", copy_of(WIRE), source="Portal", at=T0 + timedelta(hours=2))
     assert find_duplicates([copy], stored) == {"copy": "earliest"}
 
 
 def test_same_source_near_duplicates_are_not_syndication() -> None:
     stored = [Stored("orig", "Wire", fingerprint(WIRE), T0)]
-    update = article("update", "Wire", copy_of(WIRE), T0 + timedelta(hours=1))
+    update = article("update", copy_of(WIRE), source="Wire", at=T0 + timedelta(hours=1))
     assert find_duplicates([update], stored) == {}
 
 
 def test_copies_far_apart_in_time_are_not_linked() -> None:
     stored = [Stored("orig", "Wire", fingerprint(WIRE), T0)]
-    late = article("late", "Portal", copy_of(WIRE), T0 + timedelta(days=30))
+    late = article("late", copy_of(WIRE), source="Portal", at=T0 + timedelta(days=30))
     assert find_duplicates([late], stored) == {}
 
 
@@ -112,7 +103,10 @@ def test_short_texts_are_never_called_copies() -> None:
     blurb = "Flooding in Lakeside, more soon."
     assert fingerprint(blurb) == NO_FINGERPRINT
     assert fingerprint("") == NO_FINGERPRINT
-    batch = [article("a", "Wire", blurb, T0), article("b", "Portal", blurb, T0 + timedelta(hours=1))]
+    batch = [
+        article("a", blurb, source="Wire", at=T0),
+        article("b", blurb, source="Portal", at=T0 + timedelta(hours=1)),
+    ]
     assert find_duplicates(batch, [("x", "Daily", NO_FINGERPRINT, T0)]) == {}
 
 
@@ -126,7 +120,7 @@ def test_fingerprints_are_stable_unsigned_64_bit_values() -> None:
 
 def test_precomputed_fingerprints_are_used() -> None:
     stored = [Stored("orig", "Wire", fingerprint(WIRE), T0)]
-    copy = article("copy", "Portal", "text that does not matter here " * 10, T0)
+    copy = article("copy", "text that does not matter here " * 10, source="Portal", at=T0)
     assert find_duplicates([copy], stored, {"copy": fingerprint(WIRE)}) == {"copy": "orig"}
 
 
@@ -136,6 +130,9 @@ def test_a_large_window_is_handled() -> None:
         for i in range(0, 200)
     ]
     window = filler * 50  # 10,000 stored originals
-    news = [article(f"n{i}", "Portal", f"Unrelated story {i} " + OWN_REPORTING[i:], T0) for i in range(100)]
+    news = [
+        article(f"n{i}", f"Unrelated story {i} " + OWN_REPORTING[i:], source="Portal", at=T0)
+        for i in range(100)
+    ]
     result = find_duplicates(news, window)
     assert set(result) <= {a.article_id for a in news}

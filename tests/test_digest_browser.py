@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,13 +11,13 @@ import pytest
 from pipeline.digest.html_page import CSP, render_html
 from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory, rank_stories
 from tests.browser import CHROMIUM_MISSING, chromium_path, load_page, screenshot
+from tests.digest_data import DAY, at
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_path() is None, reason=CHROMIUM_MISSING),
 ]
 
-DAY = date(2024, 5, 13)
 # Every payload, if it ever ran, would leave this mark in the title and the DOM. The
 # script builds the mark from pieces, so the inert text of a payload never contains it.
 MARK = "PWNED"
@@ -42,10 +42,6 @@ LINK_PROTOCOLS = "[...document.querySelectorAll('a[href]')].map(a => a.protocol)
 VISIBLE_TEXT = "document.body.innerText"
 
 
-def _at(day: date, hour: int) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
-
-
 def _hostile_page(tmp_path: Path, *, keep_csp: bool = True) -> Path:
     yesterday = DAY - timedelta(days=1)
     articles = [
@@ -54,7 +50,7 @@ def _hostile_page(tmp_path: Path, *, keep_csp: bool = True) -> Path:
             title=payload,
             source=f"Outlet {i}",
             url=url,
-            published_at=_at(DAY, 8 + i),
+            published_at=at(DAY, 8 + i),
             summary=PAYLOADS[(i + 2) % len(PAYLOADS)],
         )
         for i, (payload, url) in enumerate(
@@ -76,20 +72,20 @@ def _hostile_page(tmp_path: Path, *, keep_csp: bool = True) -> Path:
         story_id="hostile",
         headline=PAYLOADS[1],
         keywords=[f"<script>{SET_MARK}</script>", "floods"],
-        first_seen=_at(DAY, 8),
+        first_seen=at(DAY, 8),
         articles=articles,
     )
     calm = DigestStory(
         story_id="calm",
         headline="Storm makes landfall on the coast",
         keywords=["storm", "landfall"],
-        first_seen=_at(yesterday, 18),
+        first_seen=at(yesterday, 18),
         articles=[
             DigestArticle(
-                "c1", "Storm approaches", "Wire Service", "https://wire.example/1", _at(yesterday, 18)
+                "c1", "Storm approaches", "Wire Service", "https://wire.example/1", at(yesterday, 18)
             ),
-            DigestArticle("c2", "Storm approaches", "Herald", "https://herald.example/2", _at(DAY, 7), True),
-            DigestArticle("c3", "Storm makes landfall", "Times", "https://times.example/3", _at(DAY, 9)),
+            DigestArticle("c2", "Storm approaches", "Herald", "https://herald.example/2", at(DAY, 7), True),
+            DigestArticle("c3", "Storm makes landfall", "Times", "https://times.example/3", at(DAY, 9)),
         ],
     )
     head = DigestHeader(
@@ -98,7 +94,7 @@ def _hostile_page(tmp_path: Path, *, keep_csp: bool = True) -> Path:
         sources_ok=7,
         sources_failed=1,
         articles_in=9,
-        generated_at=_at(DAY, 7),
+        generated_at=at(DAY, 7),
         topic=f'<img src=x onerror="{SET_MARK}">',
     )
     page = render_html(head, rank_stories([hostile, calm], DAY))

@@ -64,24 +64,14 @@ def test_embedding_is_incremental_per_model(make_settings) -> None:
     from datetime import UTC, datetime
 
     from flows.embed import embed_step
-    from pipeline.records import Article
     from storage import articles as article_store
     from storage.db import open_db
+    from tests.builders import article
 
     settings = make_settings()
     now = datetime(2026, 11, 20, tzinfo=UTC)
     arts = [
-        Article(
-            article_id=f"a_{i}",
-            source="s",
-            title=t[:20],
-            text=t,
-            url=None,
-            canonical_url=None,
-            published_at=now,
-            fetched_at=now,
-            content_hash=str(i),
-        )
+        article(f"a_{i}", t, source="s", title=t[:20], at=now, content_hash=str(i))
         for i, t in enumerate(TEXTS)
     ]
     with open_db(settings.db) as con:

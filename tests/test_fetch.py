@@ -16,12 +16,11 @@ from devkit.feed_server import FeedServer
 from pipeline.feeds.fetch import fetch_source, is_transient, make_client
 from pipeline.records import FetchResult, FetchState, Source
 from pipeline.settings import FetchSettings
+from tests.builders import rss, rss_item
 
-FEED = (
-    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Gazette</title>'
-    b"<item><title>Bridge approved</title><guid>1</guid><description>The council voted.</description></item>"
-    b"</channel></rss>"
-)
+FEED = rss(
+    rss_item("1", "Bridge approved", "The council voted.", date=None), title="Gazette", link=None
+).encode()
 HASH = hashlib.sha256(FEED).hexdigest()
 SETTINGS = FetchSettings(connect_timeout_s=5, read_timeout_s=5, deadline_s=10.0, max_bytes=64 * 1024)
 # For slow-server tests: a deadline shorter than the read timeout keeps them quick and shows which fired.

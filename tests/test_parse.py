@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.feeds.parse import parse_feed
+from tests.builders import external_entity_doctype, rss, rss_item
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
@@ -138,10 +139,7 @@ def test_garbage_gives_an_error_not_an_exception(body: bytes) -> None:
 
 
 def _rss_with_title(title: str, declared: str) -> str:
-    return (
-        f'<?xml version="1.0" encoding="{declared}"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>{title}</title><description>{title}</description></item></channel></rss>"
-    )
+    return rss(rss_item(None, title, title, date=None), title="t", link=None, encoding=declared)
 
 
 def test_windows_1252_bytes_declared_as_utf8_come_out_readable() -> None:
@@ -200,10 +198,11 @@ def test_entity_expansion_attack_does_not_blow_up() -> None:
 def test_external_entities_are_not_resolved(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
-    body = (
-        f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
-        "<rss version='2.0'><channel><title>t</title><item><title>&x;</title><description>d</description>"
-        "</item></channel></rss>"
+    body = rss(
+        rss_item(None, "&x;", "d", date=None),
+        title="t",
+        link=None,
+        doctype=external_entity_doctype(f"file://{secret}"),
     ).encode()
     feed = parse_feed(body)
     assert "TOP-SECRET" not in repr(feed)
@@ -224,9 +223,7 @@ def test_whitespace_before_the_xml_declaration_is_tolerated() -> None:
 
 
 def test_valid_feed_without_items_is_not_an_error() -> None:
-    feed = parse_feed(
-        b'<?xml version="1.0"?><rss version="2.0"><channel><title>New blog</title></channel></rss>'
-    )
+    feed = parse_feed(rss(title="New blog", link=None).encode())
     assert feed.entries == [] and feed.error_class is None
 
 

@@ -16,17 +16,31 @@ import httpx
 import pytest
 
 from devkit.feed_server import FeedServer
+from tests.builders import query, rss, rss_item, write_sources
 
 pytestmark = pytest.mark.slow
 
-FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
-<item><guid>l1</guid><title>Harbour bridge reopens after repairs</title>
-<pubDate>{date}</pubDate><description>The harbour bridge reopened on Friday after months of repairs, the
-city said, and the ferry returns to its winter timetable.</description></item>
-<item><guid>l2</guid><title>Harbour bridge open again as repair work ends</title>
-<pubDate>{date}</pubDate><description>Traffic crossed the harbour bridge again on Friday as the city ended
-months of repair work and the ferry went back to its winter timetable.</description></item>
-</channel></rss>"""
+
+def bridge_feed(date: str) -> str:
+    """Two reports of the harbour bridge reopening, both dated `date`."""
+    return rss(
+        rss_item(
+            "l1",
+            "Harbour bridge reopens after repairs",
+            "The harbour bridge reopened on Friday after months of repairs, the\n"
+            "city said, and the ferry returns to its winter timetable.",
+            date=date,
+        ),
+        rss_item(
+            "l2",
+            "Harbour bridge open again as repair work ends",
+            "Traffic crossed the harbour bridge again on Friday as the city ended\n"
+            "months of repair work and the ferry went back to its winter timetable.",
+            date=date,
+        ),
+        title="Local",
+        link=None,
+    )
 
 
 def _runs(db: Path) -> dict[str, set[str]]:
@@ -46,10 +60,8 @@ def _runs(db: Path) -> dict[str, set[str]]:
 
 def test_serve_runs_the_ingest_cluster_and_digest_schedules_and_stops_cleanly(tmp_path: Path) -> None:
     with FeedServer() as srv:
-        srv.route("/local.xml", FEED.format(date=time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
-        (tmp_path / "sources.toml").write_text(
-            f'[[sources]]\nname = "Local"\nurl = "{srv.url("/local.xml")}"\n'
-        )
+        srv.route("/local.xml", bridge_feed(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
+        write_sources(tmp_path / "sources.toml", {"Local": srv.url("/local.xml")})
         (tmp_path / "storyline.toml").write_text(
             'db = "s.duckdb"\nsources = "sources.toml"\n'
             "[fetch]\nbase_interval_s = 5\nmin_interval_s = 5\n"
@@ -89,11 +101,11 @@ def test_serve_runs_the_ingest_cluster_and_digest_schedules_and_stops_cleanly(tm
     assert api, out[-3000:]
     with pytest.raises(httpx.TransportError):
         httpx.get(api.group(1) + "/health", timeout=2)
-    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
-        stories = con.execute("SELECT article_count FROM story_summary").fetchall()
-        overlapping = con.execute(
-            "SELECT count(*) FROM runs a JOIN runs b ON a.kind = b.kind AND a.run_id < b.run_id "
-            "AND b.started_at < a.finished_at"
-        ).fetchall()[0][0]
+    stories = query(tmp_path / "s.duckdb", "SELECT article_count FROM story_summary")
+    (overlapping,) = query(
+        tmp_path / "s.duckdb",
+        "SELECT count(*) FROM runs a JOIN runs b ON a.kind = b.kind AND a.run_id < b.run_id "
+        "AND b.started_at < a.finished_at",
+    )[0]
     assert stories == [(2,)]
     assert overlapping == 0, "two runs of one deployment overlapped"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,17 +14,16 @@ from pipeline.records import Article
 from storage import articles as article_store
 from storage import embeddings as embedding_store
 from storage.db import DatabaseLocked, StorageError, connect, open_db, scalar, transaction
+from tests import builders
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
-
-def article(n: int, **kw) -> Article:
-    fields = dict(
-        article_id=f"a_{n:020d}", source="Wire", title=f"Headline {n}", text=f"Body {n}",
-        url=f"https://x.example/{n}", canonical_url=f"https://x.example/{n}", published_at=NOW,
-        fetched_at=NOW, content_hash=f"h{n}",
-    )  # fmt: skip
-    return Article(**(fields | kw))
+def article(n: int, **changes: Any) -> Article:
+    """Article n from the Wire, with its own headline, body, URL and content hash."""
+    url = f"https://x.example/{n}"
+    numbered = builders.article(
+        f"a_{n:020d}", f"Body {n}", title=f"Headline {n}", url=url, canonical_url=url, content_hash=f"h{n}"
+    )
+    return replace(numbered, **changes)
 
 
 def test_a_new_file_gets_the_whole_schema_and_reopening_migrates_nothing(db_path: Path) -> None:
@@ -87,23 +84,9 @@ def test_embeddings_are_stored_once_per_article_and_model_and_read_back_exactly(
             embedding_store.store_embeddings(con, "wide", ids[:1], np.zeros((1, 16), dtype=np.float32))
 
 
-def _hold_lock(db: Path, seconds: float) -> subprocess.Popen:
-    code = textwrap.dedent(
-        f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(db)!r}, read_only=True)
-        print("locked", flush=True)
-        time.sleep({seconds})
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-    return proc
-
-
 def test_a_writer_waits_for_a_reader_in_another_process_and_then_proceeds(db_path: Path) -> None:
     connect(db_path).close()
-    reader = _hold_lock(db_path, 1.5)
+    reader = builders.process_holding(db_path, read_only=True, seconds=1.5)
     try:
         started = time.monotonic()
         with open_db(db_path, lock_wait_s=30) as con:
@@ -115,7 +98,7 @@ def test_a_writer_waits_for_a_reader_in_another_process_and_then_proceeds(db_pat
 
 def test_a_lock_held_past_the_wait_is_a_clear_error(db_path: Path) -> None:
     connect(db_path).close()
-    reader = _hold_lock(db_path, 5)
+    reader = builders.process_holding(db_path, read_only=True, seconds=5)
     try:
         with pytest.raises(DatabaseLocked, match="locked by another process"):
             connect(db_path, lock_wait_s=0.5)

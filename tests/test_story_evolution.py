@@ -4,16 +4,15 @@ come out identical."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.cli import EXIT_OK, main
 from storage.db import open_db
 from storage.stories import apply_story_update, resolve_story
+from tests.builders import archive_record, query, write_archive
 
 pytestmark = pytest.mark.slow
 
@@ -67,27 +66,18 @@ SHOOTING_JULY_2 = (
 
 
 def _write(path: Path, items: list[tuple[str, tuple[str, str], datetime, str]]) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for ident, (title, text), when, source in items:
-            record = {
-                "id": ident,
-                "source": source,
-                "url": f"https://{source.lower()}.example/{ident}",
-                "published_at": when.isoformat(),
-                "title": title,
-                "text": text,
-            }
-            f.write(json.dumps(record) + "\n")
-    return path
+    """An archive of (id, (headline, body), published at, source) reports."""
+    records = [
+        archive_record(ident, title, text, source=source, published_at=when)
+        for ident, (title, text), when, source in items
+    ]
+    return write_archive(path, records)
 
 
 def _stories(db: Path) -> dict[str, str]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return dict(
-            con.execute(
-                "SELECT a.external_id, sa.story_id FROM articles a JOIN story_articles sa USING (article_id)"
-            ).fetchall()
-        )
+    """Story of each article, by the article's id in the archive."""
+    sql = "SELECT a.external_id, sa.story_id FROM articles a JOIN story_articles sa USING (article_id)"
+    return dict(query(db, sql))
 
 
 def _cluster(db: Path, when: datetime) -> None:
@@ -127,8 +117,7 @@ def test_a_story_keeps_its_id_as_coverage_arrives_and_a_follow_up_a_week_later_f
     after = _stories(db)
     assert after["f3"] == story, "the follow-up joined the story it continues"
     assert {after[k] for k in ("f0", "f1", "f2")} == {story}, "nobody moved"
-    with duckdb.connect(str(db), read_only=True) as con:
-        changes = con.execute("SELECT count(*), count(from_story) FROM membership_changes").fetchall()[0]
+    changes = query(db, "SELECT count(*), count(from_story) FROM membership_changes")[0]
     assert changes == (4, 0), "four first assignments, no change of story"
 
 
@@ -170,16 +159,15 @@ def test_replaying_the_same_stream_twice_gives_identical_story_ids_and_membershi
     for name in ("one", "two"):
         db = tmp_path / f"{name}.duckdb"
         assert main(["backfill", str(archive), "--db", str(db), "--step", "12h"]) == EXIT_OK
-        with duckdb.connect(str(db), read_only=True) as con:
-            results.append(
-                (
-                    con.execute("SELECT * EXCLUDE (assigned_at) FROM story_articles ORDER BY ALL").fetchall(),
-                    con.execute("SELECT story_id, status, headline FROM stories ORDER BY ALL").fetchall(),
-                    con.execute(
-                        "SELECT article_id, from_story, to_story, reason FROM membership_changes ORDER BY ALL"
-                    ).fetchall(),
-                )
+        results.append(
+            (
+                query(db, "SELECT * EXCLUDE (assigned_at) FROM story_articles ORDER BY ALL"),
+                query(db, "SELECT story_id, status, headline FROM stories ORDER BY ALL"),
+                query(
+                    db, "SELECT article_id, from_story, to_story, reason FROM membership_changes ORDER BY ALL"
+                ),
             )
+        )
     assert results[0] == results[1]
     assert len({s for _, s, *_ in results[0][0]}) == 2
 
