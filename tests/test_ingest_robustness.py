@@ -5,40 +5,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from devkit.feed_server import FeedServer
-from flows.run import ingest_flow_for
+from flows.prefect_flows import ingest_flow
+from tests.builders import (
+    external_entity_doctype,
+    last_fetches,
+    query,
+    quick_fetch,
+    rss,
+    rss_item,
+    source_health,
+    write_sources,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
-def rss(*items: str, channel_extra: str = "") -> str:
-    return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
-        f"<link>https://example.org/</link>{channel_extra}{''.join(items)}</channel></rss>"
-    )
-
-
-def item(guid: str | None, title: str | None, text: str, date: str | None = "Fri, 20 Nov 2026 10:00:00 GMT",
-         link: str | None = None) -> str:  # fmt: skip
-    parts = []
-    if guid is not None:
-        parts.append(f'<guid isPermaLink="false">{guid}</guid>')
-    if title is not None:
-        parts.append(f"<title>{title}</title>")
-    if link is not None:
-        parts.append(f"<link>{link}</link>")
-    if date is not None:
-        parts.append(f"<pubDate>{date}</pubDate>")
-    parts.append(f"<description>{text}</description>")
-    return "<item>" + "".join(parts) + "</item>"
-
-
 GOOD = rss(
-    item("g1", "Harbour bridge reopens after repairs", "The harbour bridge reopened on Friday."),
-    item("g2", "Library extends opening hours", "The city library will open until ten at night."),
+    rss_item("g1", "Harbour bridge reopens after repairs", "The harbour bridge reopened on Friday."),
+    rss_item("g2", "Library extends opening hours", "The city library will open until ten at night."),
 )
 # Each entity expands to ten of the one before: &lol9; would be 10^9 "lol"s.
 _LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(2, 10))
@@ -46,10 +33,10 @@ BILLION_LAUGHS = (
     f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol1 "{"lol" * 10}">{_LAUGHS}]>'
     '<rss version="2.0"><channel><title>&lol9;</title></channel></rss>'
 )
-EXTERNAL_ENTITY = (
-    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-    '<rss version="2.0"><channel><title>x</title><item><guid>xx1</guid><title>Entity &x;</title>'
-    "<description>body</description></item></channel></rss>"
+EXTERNAL_ENTITY = rss(
+    rss_item("xx1", "Entity &x;", "body", date=None),
+    title="x",
+    doctype=external_entity_doctype("file:///etc/passwd"),
 )
 
 
@@ -60,11 +47,9 @@ def serve_bad_sources(srv: FeedServer) -> dict[str, str]:
               content_type="text/html")  # fmt: skip
     srv.route("/empty.xml", b"")
     srv.route("/garbage.xml", b"\x00\x01\x02 this is not xml at all \xff\xfe")
-    latin1 = rss(item("l1", "Caf\u00e9 M\u00fcller opens", "S\u00e3o Paulo caf\u00e9s")).encode("latin-1")
+    latin1 = rss(rss_item("l1", "Caf\u00e9 M\u00fcller opens", "S\u00e3o Paulo caf\u00e9s")).encode("latin-1")
     srv.route("/wrong-charset.xml", latin1, content_type="application/rss+xml; charset=utf-8")
-    utf8_said_latin1 = rss(item("u1", "Jürgen's café", "Amélie and the émigrés")).replace(
-        'encoding="utf-8"', 'encoding="iso-8859-1"'
-    )
+    utf8_said_latin1 = rss(rss_item("u1", "Jürgen's café", "Amélie and the émigrés"), encoding="iso-8859-1")
     srv.route("/utf8-declared-latin1.xml", utf8_said_latin1.encode("utf-8"))
     srv.route("/huge.xml", b"<rss>" + b"x" * 300_000 + b"</rss>")
     srv.route("/endless.xml", endless=True)
@@ -76,19 +61,21 @@ def serve_bad_sources(srv: FeedServer) -> dict[str, str]:
     srv.route(
         "/dirty.xml",
         rss(
-            item("d1", None, "An item without a title still has a story to tell. Second sentence."),
-            item("d2", "No date on this one", "Undated body text.", date=None),
-            item("d3", "Far future", "Body from the future.", date="Sat, 20 Apr 2031 10:00:00 GMT"),
-            item("d4", "Broken date", "Body with an unreadable date.", date="yesterday-ish"),
-            item("same", "Ice rink opens", "The ice rink opens on Saturday.", link="https://x.example/rink"),
-            item(
+            rss_item("d1", None, "An item without a title still has a story to tell. Second sentence."),
+            rss_item("d2", "No date on this one", "Undated body text.", date=None),
+            rss_item("d3", "Far future", "Body from the future.", date="Sat, 20 Apr 2031 10:00:00 GMT"),
+            rss_item("d4", "Broken date", "Body with an unreadable date.", date="yesterday-ish"),
+            rss_item(
+                "same", "Ice rink opens", "The ice rink opens on Saturday.", link="https://x.example/rink"
+            ),
+            rss_item(
                 "same",
                 "Fire engine named",
                 "The new fire engine is called Ember.",
                 link="https://x.example/engine",
             ),
-            item("d5", "Listed twice", "Exactly the same entry twice in one feed."),
-            item("d5", "Listed twice", "Exactly the same entry twice in one feed."),
+            rss_item("d5", "Listed twice", "Exactly the same entry twice in one feed."),
+            rss_item("d5", "Listed twice", "Exactly the same entry twice in one feed."),
         ),
     )
     names = {
@@ -103,24 +90,12 @@ def serve_bad_sources(srv: FeedServer) -> dict[str, str]:
 
 @pytest.fixture
 def bad_sources(tmp_path: Path, feed_server: FeedServer) -> Path:
-    urls = serve_bad_sources(feed_server)
-    path = tmp_path / "sources.toml"
-    path.write_text("".join(f'[[sources]]\nname = "{n}"\nurl = "{u}"\n\n' for n, u in urls.items()))
-    return path
-
-
-def _fetches(db: Path) -> dict[str, tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(
-            "SELECT source, status, error_class, error, warning, entries, new_articles "
-            "FROM fetches ORDER BY fetch_id"
-        ).fetchall()
-    return {r[0]: r[1:] for r in rows}
+    return write_sources(tmp_path / "sources.toml", serve_bad_sources(feed_server))
 
 
 def _articles(db: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT source, title, text, published_at FROM articles ORDER BY title").fetchall()
+    """(title, text, published_at) of the stored articles, by source."""
+    rows = query(db, "SELECT source, title, text, published_at FROM articles ORDER BY title")
     out: dict[str, list[tuple]] = {}
     for source, *rest in rows:
         out.setdefault(source, []).append(tuple(rest))
@@ -130,14 +105,9 @@ def _articles(db: Path) -> dict[str, list[tuple]]:
 def test_every_bad_source_gets_a_readable_error_and_the_good_ones_still_land(
     bad_sources: Path, make_settings, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings(sources=bad_sources)
-    settings.fetch.max_bytes = 200_000
-    settings.fetch.deadline_s = 2.0
-    settings.fetch.read_timeout_s = 1.0
-    settings.fetch.retries = 1
-    settings.fetch.retry_delay_s = 0.05
-    report = ingest_flow_for(settings)(settings)
-    fetches = _fetches(settings.db)
+    settings = quick_fetch(make_settings(sources=bad_sources), max_bytes=200_000, deadline_s=2.0)
+    report = ingest_flow(settings)
+    fetches = last_fetches(settings.db)
     assert set(fetches) == set(report.failures) | {
         "good",
         "wrong-charset",
@@ -147,8 +117,9 @@ def test_every_bad_source_gets_a_readable_error_and_the_good_ones_still_land(
     }
 
     def failed(name: str, error_class: str) -> str:
-        status, cls, error, *_ = fetches[name]
-        assert (status, cls) == ("error", error_class), (name, fetches[name])
+        fetch = fetches[name]
+        assert (fetch["status"], fetch["error_class"]) == ("error", error_class), (name, fetch)
+        error = fetch["error"]
         assert error and len(error) < 400
         return error
 
@@ -175,7 +146,8 @@ def test_every_bad_source_gets_a_readable_error_and_the_good_ones_still_land(
     # An external entity is never resolved: the title keeps no file content.
     assert all("root:" not in (t + x) for t, x, _ in articles.get("entity", []))
     assert articles["wrong-charset"][0][0] == "Café Müller opens"
-    assert "declared as utf-8" in fetches["wrong-charset"][3]
+    assert "declared character set utf-8" in fetches["wrong-charset"]["warning"]
+    assert "read as windows-1252" in fetches["wrong-charset"]["warning"]
     assert articles["utf8-declared-latin1"][0][0] == "Jürgen's café"
     dirty = {t: (x, p) for t, x, p in articles["dirty"]}
     assert "An item without a title still has a story to tell." in dirty
@@ -184,22 +156,16 @@ def test_every_bad_source_gets_a_readable_error_and_the_good_ones_still_land(
     assert dirty["Broken date"][1] is None
     assert {"Ice rink opens", "Fire engine named"} <= set(dirty), "one GUID for two items loses neither"
     assert len(articles["dirty"]) == 7, "the entry listed twice is stored once"
-    assert "future" in fetches["dirty"][3] and "GUID 'same'" in fetches["dirty"][3]
+    assert "future" in fetches["dirty"]["warning"] and "GUID 'same'" in fetches["dirty"]["warning"]
 
-    health = _health(settings.db)
-    assert health["gone"] == ("disabled", "410 Gone")
-    assert health["html"][0] == health["refused"][0] == "failing"
+    health = source_health(settings.db)
+    assert (health["gone"]["health"], health["gone"]["disabled_reason"]) == ("disabled", "410 Gone")
+    assert health["html"]["health"] == health["refused"]["health"] == "failing"
 
     # The same pass again: nothing new, nothing doubled, the removed feed is left alone.
     total = sum(len(v) for v in articles.values())
-    again = ingest_flow_for(settings)(settings)
+    again = ingest_flow(settings)
     assert again.new_articles == 0
     assert sum(len(v) for v in _articles(settings.db).values()) == total
     assert len(feed_server.requests_for("/gone.xml")) == 1
     assert feed_server.requests_for("/good.xml")[-1].headers.get("if-none-match") == '"good-1"'
-
-
-def _health(db: Path) -> dict[str, tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT name, health, disabled_reason FROM source_health").fetchall()
-    return {r[0]: r[1:] for r in rows}

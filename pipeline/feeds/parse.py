@@ -13,6 +13,7 @@ open local paths and URLs.
 from __future__ import annotations
 
 import calendar
+import codecs
 import io
 import json
 import re
@@ -21,6 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+
+try:  # feedparser imports it too: without it, feeds in an undeclared legacy charset come out as mojibake
+    import chardet
+except ImportError:  # pragma: no cover - a declared dependency; parsing degrades rather than fails
+    chardet = None
 
 from pipeline.records import FeedEntry, ParsedFeed
 
@@ -87,7 +93,12 @@ def _parse(body: bytes, content_type: str | None, url: str | None) -> ParsedFeed
 
 
 def _fix_declared_charset(body: bytes, content_type: str | None) -> tuple[bytes, str | None, str | None]:
-    """Read a body as UTF-8 when it is valid UTF-8 but declared as a single-byte Latin charset.
+    """Correct the two common lies about a feed's character set, before feedparser believes them.
+
+      * valid UTF-8 declared as a single-byte Latin charset: read as UTF-8;
+      * not valid UTF-8 but declared as UTF-8, or not declared at all (XML's default is UTF-8):
+        mostly UTF-8 with a few stray bytes is read as UTF-8 (those bytes become U+FFFD); anything
+        else is a legacy charset (windows-1255, KOI8-R, Big5 ...), detected and converted to UTF-8.
 
     Also drops whitespace before the XML declaration (common in real feeds, and
     fatal to the strict parser).
@@ -102,19 +113,109 @@ def _fix_declared_charset(body: bytes, content_type: str | None) -> tuple[bytes,
     prolog = _XML_DECL.match(body[:300])
     if prolog:
         declared.append(prolog.group(2).decode("ascii").lower())
+    if body.isascii() or body.startswith(_UNICODE_BOMS) or b"\x00" in body[:4]:
+        return body, content_type, None  # ASCII reads the same in all of them; UTF-16/32: feedparser's job
     wrong = [d for d in declared if d in _LATIN]
-    if not wrong or body.isascii():
-        return body, content_type, None
+    if wrong:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body, content_type, None
+        note = f"declared charset {wrong[0]} but the bytes are UTF-8; read as UTF-8"
+        return _as_utf8(body), _utf8_content_type(content_type), note
+    if not all(_is_utf8_name(d) for d in declared):
+        return body, content_type, None  # a legacy charset, declared: feedparser honours it
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
+        pass
+    else:
         return body, content_type, None
-    if header_charset:
-        content_type = _CHARSET.sub("charset=utf-8", content_type or "")
+    claim = f"declared character set {declared[0]} but" if declared else "no character set declared and"
+    text, how = _decode_not_utf8(body)
+    note = f"{claim} the bytes are not UTF-8; {how}"
+    return _as_utf8(text.encode("utf-8")), _utf8_content_type(content_type), note
+
+
+_UNICODE_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Of the non-ASCII characters of a body that is UTF-8 with stray bytes, at most this share are broken;
+# legacy charsets rarely form valid UTF-8 sequences, so their bytes are nearly all broken.
+_STRAY_BYTES_SHARE = 0.2
+# Detection reads at most this much of the body: the lines with non-ASCII bytes in them.
+_DETECT_SAMPLE = 64 * 1024
+# With fewer non-ASCII bytes than this no detector can tell charsets apart (chardet calls "Café"
+# Latin-9 and "£“test”" cp437): those are read as windows-1252, the commonest legacy charset.
+_MIN_DETECT_BYTES = 8
+_ASCII = bytes(range(128))
+
+
+def _is_utf8_name(name: str) -> bool:
+    return _codec_name(name) == "utf-8"
+
+
+def _decode_not_utf8(body: bytes) -> tuple[str, str]:
+    """A body that is not valid UTF-8 as text, and how it was read."""
+    lenient = body.decode("utf-8", errors="replace")
+    broken = lenient.count("\ufffd")
+    non_ascii = len(lenient) - len(lenient.encode("ascii", errors="ignore"))
+    if broken <= _STRAY_BYTES_SHARE * non_ascii:
+        return lenient, f"read as UTF-8 with {broken} invalid byte sequence(s) replaced"
+    detected, how = _detect(body)
+    if detected:
+        try:
+            return body.decode(detected), f"read as {detected} ({how})"
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return lenient, f"no other charset detected; read as UTF-8, {broken} invalid byte sequence(s) replaced"
+
+
+def _detect(body: bytes) -> tuple[str | None, str]:
+    """The charset chardet finds in the body's non-ASCII lines (markup tells it nothing), and how."""
+    lines = []
+    size = 0
+    for line in body.splitlines():
+        if not line.isascii():
+            lines.append(line)
+            size += len(line)
+            if size >= _DETECT_SAMPLE:
+                break
+    sample = b"\n".join(lines)
+    if len(sample.translate(None, _ASCII)) < _MIN_DETECT_BYTES:
+        return "windows-1252", "too few non-ASCII bytes to detect a charset"
+    if chardet is None:
+        return None, "chardet is not installed"
+    encoding = chardet.detect(sample).get("encoding")
+    if not encoding or _is_utf8_name(encoding) or encoding.lower() in ("ascii", "us-ascii"):
+        return None, "not detected"
+    # As in browsers: text labelled Latin-1 is windows-1252, which has printable characters (€ – ")
+    # where Latin-1 has invisible control codes.
+    if _codec_name(encoding) in ("latin-1", "iso8859-1"):
+        return "windows-1252", f"detected {encoding}, read as its superset"
+    return encoding, "detected"
+
+
+def _codec_name(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _utf8_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return content_type
+    if _CHARSET.search(content_type):
+        return _CHARSET.sub("charset=utf-8", content_type)
+    return f"{content_type}; charset=utf-8"
+
+
+def _as_utf8(body: bytes) -> bytes:
+    """UTF-8 bytes with their XML declaration (if any) saying so."""
+    prolog = _XML_DECL.match(body[:300])
     if prolog:
         start, end = prolog.span(2)
         body = body[:start] + b"utf-8" + body[end:]
-    return body, content_type, f"declared charset {wrong[0]} but the bytes are UTF-8; read as UTF-8"
+    return body
 
 
 def _bozo_message(exc: Any) -> str | None:
@@ -230,8 +331,13 @@ def _parse_json_feed(body: bytes) -> ParsedFeed:
         return ParsedFeed(entries=[], error_class="malformed", error=f"not valid JSON: {exc}")
     version = doc.get("version") if isinstance(doc, dict) else None
     items = doc.get("items") if isinstance(doc, dict) else None
-    if not isinstance(version, str) or "jsonfeed.org" not in version or not isinstance(items, list):
+    if not isinstance(version, str) or "jsonfeed.org" not in version:
         return ParsedFeed(entries=[], error_class="not_a_feed", error="a JSON document, not a JSON Feed")
+    if items is None:
+        items = []  # "items" is required, but a feed that omits it has nothing to say yet: an empty feed
+    if not isinstance(items, list):
+        problem = f"JSON Feed 'items' is a {type(items).__name__}, not a list"
+        return ParsedFeed(entries=[], error_class="malformed", error=problem)
     entries = []
     skipped = 0
     for item in items:
