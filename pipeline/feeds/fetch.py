@@ -4,8 +4,19 @@ fetch_source never raises; every failure is a FetchResult with status "error",
 a short stable error_class and a readable error. Error classes:
 
   transient (worth retrying soon): timeout, connect_error, network_error, http_5xx, rate_limited
-  permanent: invalid_url, not_found, gone, http_4xx, too_large, too_many_redirects,
-             bad_redirect, decode_error, read_error, internal_error
+  permanent: invalid_url, not_found, not_a_file, gone, http_4xx, too_large, too_many_redirects,
+             bad_redirect, blocked_redirect, decode_error, read_error, internal_error
+
+Redirects: a hop from a public address to a loopback, private, link-local or
+otherwise non-global one is refused (blocked_redirect), so a public feed cannot
+point the fetcher at internal services. A source configured on such an address
+is trusted, and so are its redirects until a hop reaches a public address. With
+a client from make_client the checked addresses are also the ones connected to,
+so a second, different DNS answer cannot slip past the check.
+
+Local sources (a path or file:// URL) must be regular files: devices, pipes,
+sockets and anything under /proc, /sys or /dev are refused (not_a_file); a
+directory is not_found.
 
 Limits: connect and read timeouts from the settings, plus a whole-request
 deadline (deadline_s) over connect, redirects, headers and body, because a
@@ -17,8 +28,13 @@ bomb is caught too.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import os
+import socket
+import stat
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,6 +117,95 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+# Host name resolution for the redirect check: (host, port) -> IP address strings, [] when the
+# name does not resolve. fetch_source takes another one for tests.
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for ``host``; [] when it gives none."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` is globally routable (not loopback, private, link-local, reserved ...).
+
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) count only
+    when that IPv4 address is global too.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if ip in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        return all(v4 is None or v4.is_global for v4 in embedded)
+    return True
+
+
+def _url_addresses(url: str, resolve: Resolver) -> tuple[str, list[str]]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        port = 80
+    return host, resolve(host, port) if host else []
+
+
+def redirect_refusal(from_url: str, to_url: str, *, resolve: Resolver = resolve_host) -> str | None:
+    """Why a redirect from ``from_url`` to ``to_url`` must not be followed, or None when it may.
+
+    Refused: from a public address to one that is not (loopback, private, link-local,
+    ...). Erring on the safe side, ``from_url`` counts as public when any of its
+    addresses is, and ``to_url`` as internal when any of its addresses is. A target
+    that does not resolve is let through: connecting to it fails anyway.
+    """
+    _, sources = _url_addresses(from_url, resolve)
+    if not any(is_public_address(a) for a in sources):
+        return None
+    host, targets = _url_addresses(to_url, resolve)
+    internal = [a for a in targets if not is_public_address(a)]
+    if not internal:
+        return None
+    return (
+        f"refused a redirect from a public address to {host} ({', '.join(internal)}), "
+        f"which is not a public address: {to_url}"
+    )
+
+
+def redirect_allowed(from_url: str, to_url: str, *, resolve: Resolver = resolve_host) -> bool:
+    """Whether a redirect from ``from_url`` to ``to_url`` may be followed (see redirect_refusal)."""
+    return redirect_refusal(from_url, to_url, resolve=resolve) is None
+
+
+def _public_addresses_only(host: str, port: int) -> list[str]:
+    """The addresses to connect to on a hop that must stay public; refuses any other."""
+    resolve: Resolver = getattr(_deadline, "resolve", None) or resolve_host
+    addresses = resolve(host, port)
+    internal = [a for a in addresses if not is_public_address(a)]
+    if internal:
+        raise FetchError(
+            "blocked_redirect",
+            f"refused to connect to {host} ({', '.join(internal)}) after a redirect from a public "
+            "address: not a public address",
+        )
+    if not addresses:
+        raise httpcore.ConnectError(f"cannot resolve {host}")
+    return addresses
+
+
 class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
@@ -113,8 +218,24 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_tcp(host, port, bounded, local_address, socket_options))
+        if not getattr(_deadline, "public_only", False):
+            bounded = _bounded(timeout, httpcore.ConnectTimeout)
+            inner = self._inner.connect_tcp(host, port, bounded, local_address, socket_options)
+            return _DeadlineStream(inner)
+        # After a redirect from a public address: connect only to the addresses just
+        # checked, so a DNS answer that changes between check and connect cannot
+        # reach an internal one. (TLS still verifies the certificate for the host name.)
+        error: httpcore.ConnectError | None = None
+        for address in _public_addresses_only(host, port):
+            bounded = _bounded(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._inner.connect_tcp(address, port, bounded, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream)
+        assert error is not None
+        raise error
 
     def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
         return self._inner.connect_unix_socket(path, timeout, socket_options)
@@ -166,8 +287,13 @@ def fetch_source(
     client: httpx.Client | None = None,
     base_dir: Path | None = None,
     now: datetime | None = None,
+    resolve: Resolver | None = None,
 ) -> FetchResult:
-    """Fetch a source's feed. Never raises: failures are results with status "error"."""
+    """Fetch a source's feed. Never raises: failures are results with status "error".
+
+    ``resolve`` replaces the system resolver for the redirect checks (tests use it
+    to make a local server's address count as public).
+    """
     started_at = now or datetime.now(UTC)
     clock = time.monotonic()
     result = FetchResult(source=source.name, url=source.url, status="error", started_at=started_at)
@@ -177,7 +303,7 @@ def fetch_source(
         if scheme in ("http", "https"):
             if not _host(url):
                 raise FetchError("invalid_url", f"{url!r} has no host name")
-            _fetch_http(url, state, settings, client, result)
+            _fetch_http(url, state, settings, client, result, resolve or resolve_host)
         elif scheme == "file" or (url and len(scheme) <= 1):
             # len(scheme) == 1: a Windows drive letter, i.e. a local path.
             _fetch_file(url, scheme, state, settings, base_dir, result)
@@ -223,13 +349,20 @@ def _body_hash(body: bytes) -> str:
 
 
 def _fetch_http(
-    url: str, state: FetchState, settings: FetchSettings, client: httpx.Client | None, result: FetchResult
+    url: str,
+    state: FetchState,
+    settings: FetchSettings,
+    client: httpx.Client | None,
+    result: FetchResult,
+    resolve: Resolver,
 ) -> None:
     own_client = client is None
     http = client or make_client(settings)
     _deadline.until = time.monotonic() + settings.deadline_s
+    _deadline.resolve = resolve
+    _deadline.public_only = False
     try:
-        _follow(http, url, state, settings, result)
+        _follow(http, url, state, settings, result, resolve)
     except httpx.TimeoutException as exc:
         remaining = _remaining()
         if remaining is not None and remaining <= 0.05:
@@ -249,12 +382,19 @@ def _fetch_http(
         raise FetchError("network_error", f"{type(exc).__name__}: {exc}") from exc
     finally:
         _deadline.until = None
+        _deadline.resolve = None
+        _deadline.public_only = False
         if own_client:
             http.close()
 
 
 def _follow(
-    http: httpx.Client, url: str, state: FetchState, settings: FetchSettings, result: FetchResult
+    http: httpx.Client,
+    url: str,
+    state: FetchState,
+    settings: FetchSettings,
+    result: FetchResult,
+    resolve: Resolver,
 ) -> None:
     headers = _request_headers(settings)
     if state.etag:
@@ -272,13 +412,19 @@ def _follow(
                     raise FetchError(
                         "bad_redirect", f"HTTP {response.status_code} without a Location", response
                     )
+                target = urljoin(current, location)
+                if urlsplit(target).scheme.lower() not in ("http", "https"):
+                    raise FetchError("bad_redirect", f"redirected to an unsupported URL {target!r}", response)
+                refusal = redirect_refusal(current, target, resolve=resolve)
+                if refusal:
+                    raise FetchError("blocked_redirect", refusal, response)
+                # From a public address on, every connection must go to a public one.
+                if not _deadline.public_only:
+                    _, addresses = _url_addresses(current, resolve)
+                    _deadline.public_only = any(is_public_address(a) for a in addresses)
                 if hop == 0 and response.status_code in _PERMANENT_REDIRECTS:
                     result.permanent_redirect = True
-                current = urljoin(current, location)
-                if urlsplit(current).scheme.lower() not in ("http", "https"):
-                    raise FetchError(
-                        "bad_redirect", f"redirected to an unsupported URL {current!r}", response
-                    )
+                current = target
                 continue
             result.final_url = current
             _read_response(response, state, settings, result)
@@ -362,6 +508,52 @@ def _local_path(url: str, scheme: str, base_dir: Path | None) -> Path:
     return path
 
 
+# Kernel and device file systems: their "regular" files (/proc/self/environ, /sys/...)
+# are not feeds, and reading them would leak process or machine details into the database.
+_SYSTEM_TREES = ("/proc", "/sys", "/dev")
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    """Refuse anything but a regular file (a directory is not_found, like a missing file)."""
+    for test, kind in _KINDS:
+        if test(mode):
+            if kind == "a directory":
+                raise FetchError("not_found", f"not a file: {path} is a directory")
+            raise FetchError("not_a_file", f"{path} is {kind}, not a regular file: refused as a feed source")
+    if not stat.S_ISREG(mode):
+        raise FetchError("not_a_file", f"{path} is not a regular file: refused as a feed source")
+
+
+def _system_tree(real: str) -> str | None:
+    for tree in _SYSTEM_TREES:
+        if real == tree or real.startswith(tree + os.sep):
+            return tree
+    return None
+
+
+def _refuse_system_tree(path: Path, real: str) -> None:
+    tree = _system_tree(real)
+    if tree:
+        raise FetchError(
+            "not_a_file", f"{path} is in {tree}, a kernel or device file system: refused as a feed source"
+        )
+
+
+def _opened_path(fd: int) -> str | None:
+    """Where an open file really is (Linux), whatever links led to it; None where unknown."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
 def _fetch_file(
     url: str,
     scheme: str,
@@ -372,19 +564,35 @@ def _fetch_file(
 ) -> None:
     path = _local_path(url, scheme, base_dir)
     result.final_url = str(path)
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         hint = ""
         first = url.split("/", 1)[0]
         if scheme == "" and "." in first and not first.startswith("."):
             hint = f" (if {first!r} is a web site, write the URL with https://)"
-        raise FetchError("not_found", f"no such file: {path}{hint}")
-    if not path.is_file():
-        raise FetchError("not_found", f"not a file: {path}")
+        raise FetchError("not_found", f"no such file: {path}{hint}") from None
+    except OSError as exc:
+        raise FetchError("read_error", f"cannot read {path}: {exc.strerror or exc}") from exc
+    # Checked before opening: opening some devices has effects of its own.
+    _refuse_system_tree(path, os.path.realpath(path))
+    _check_regular(path, info.st_mode)
+    # Non-blocking open: should a pipe be swapped in after the check, opening it must not hang.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise FetchError("read_error", f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        # And again for the file actually opened, should a link have changed in between.
+        _check_regular(path, os.fstat(fd).st_mode)
+        _refuse_system_tree(path, _opened_path(fd) or os.path.realpath(path))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             body = handle.read(settings.max_bytes + 1)
     except OSError as exc:
         raise FetchError("read_error", f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
     if len(body) > settings.max_bytes:
         raise FetchError("too_large", f"{path} is over the {settings.max_bytes}-byte limit")
     _set_body(result, body, state)
