@@ -161,8 +161,26 @@ def similarity(
             # Unknown dates get no penalty: nothing is known against the pair.
             gap = np.nan_to_num(np.abs(days[lo:hi, None] - days[None, :]), nan=0.0)
             sim[lo:hi] -= (params.time_weight * np.log1p(gap / params.time_scale_days)).astype(np.float32)
+    _symmetrise(sim)
     np.fill_diagonal(sim, 1.0)
     return sim
+
+
+def _symmetrise(sim: np.ndarray) -> None:
+    """Make ``sim`` exactly symmetric, in place and block by block.
+
+    A pair's two entries come from different row blocks of a float32 matrix product, and BLAS
+    may round them differently (seen: 1.5e-7 apart). Near-duplicates then have distances like
+    1e-7 and 2e-7, which HDBSCAN rejects as an asymmetric matrix; and the result could depend on
+    the order of the window's articles."""
+    n = len(sim)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        for lo2 in range(lo, n, _BLOCK):
+            hi2 = min(lo2 + _BLOCK, n)
+            mean = (sim[lo:hi, lo2:hi2] + sim[lo2:hi2, lo:hi].T) * np.float32(0.5)
+            sim[lo:hi, lo2:hi2] = mean
+            sim[lo2:hi2, lo:hi] = mean.T
 
 
 # Rows per block when building n x n matrices.
