@@ -14,8 +14,12 @@ database is opened and checked:
     stored article, and nothing half-written is visible (a run's articles are all there or none);
 
 then a final run without a kill must complete and leave every served item stored exactly once,
-embedded, and every run either finished or marked 'interrupted'. One persistent local Prefect
-server serves all the runs, so start-up time is the CLI's own, not a temporary server's.
+embedded, and every run either finished or marked 'interrupted'. Every process the killed command
+had started (looked up in /proc just before the kill) must be gone a moment after it.
+
+By default the commands run as a user's would with no Prefect server configured (steps called
+directly); with --prefect-server one persistent local Prefect server serves all the runs, and each
+command runs its steps as flows reporting to it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +145,7 @@ class KillReport:
     articles: int
     served: int
     interrupted_runs: int
+    processes_left: int
     problems: list[str]
 
 
@@ -148,6 +154,32 @@ def _last_run(db: Path) -> tuple[int, str, str]:
     with duckdb.connect(str(db)) as con:  # read-write: replays what the killed run committed
         rows = con.execute("SELECT run_id, kind, status FROM runs ORDER BY run_id DESC LIMIT 1").fetchall()
     return rows[0] if rows else (0, "", "")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _storyline(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
@@ -165,15 +197,22 @@ def _complete(args: list[str], env: dict[str, str], log: Path, what: str) -> Non
 
 
 def run(
-    workdir: Path, *, iterations: int, seed: int = 1, sources: int = 6, per_round: int = 12
+    workdir: Path,
+    *,
+    iterations: int,
+    seed: int = 1,
+    sources: int = 6,
+    per_round: int = 12,
+    prefect_server: bool = False,
 ) -> KillReport:
     rng = random.Random(seed)
     corpus = Corpus(sources)
     db = workdir / "kill.duckdb"
     phases: dict[str, int] = {}
     problems: list[str] = []
-    killed = finished = 0
-    with FeedServer() as srv, local_prefect_server(workdir / ".prefect") as api:
+    killed = finished = leftovers = 0
+    with FeedServer() as srv, ExitStack() as stack:
+        api = stack.enter_context(local_prefect_server(workdir / ".prefect")) if prefect_server else None
         sources_file = workdir / "sources.toml"
         sources_file.write_text(
             "".join(
@@ -182,7 +221,7 @@ def run(
             )
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "STORYLINE_"))}
-        env |= {"PREFECT_API_URL": api, "PREFECT_HOME": str(workdir / ".prefect")}
+        env |= {"PREFECT_HOME": str(workdir / ".prefect")} | ({"PREFECT_API_URL": api} if api else {})
         args = ["run", "--sources", str(sources_file), "--db", str(db)]
         # Two uninterrupted runs first: the first pays one-time costs (a new database, the ONNX
         # export on a fresh machine); the second tells how long a run takes, and kills are spread
@@ -202,8 +241,14 @@ def run(
             proc = _storyline(args, env)
             time.sleep(rng.uniform(0.0, full))
             if proc.poll() is None:
+                started_by_it = _descendants(proc.pid)
                 proc.send_signal(signal.SIGKILL)
                 killed += 1
+                proc.wait()
+                time.sleep(0.5)
+                left = sorted(p for p in started_by_it if _running(p))
+                leftovers += len(left)
+                problems += [f"after kill {i + 1}: processes still running: {left}"] if left else []
             else:
                 finished += 1
             proc.wait()
@@ -222,7 +267,7 @@ def run(
         articles = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
         interrupted = con.execute("SELECT count(*) FROM runs WHERE status = 'interrupted'").fetchall()[0][0]
     return KillReport(
-        iterations, killed, finished, phases, articles, len(corpus.guids()), interrupted, problems
+        iterations, killed, finished, phases, articles, len(corpus.guids()), interrupted, leftovers, problems
     )
 
 
@@ -230,16 +275,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--prefect-server", action="store_true", help="run through one local Prefect server (flows)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="storyline-kill-") as tmp:
         started = time.monotonic()
-        r = run(Path(tmp), iterations=args.iterations, seed=args.seed)
+        r = run(Path(tmp), iterations=args.iterations, seed=args.seed, prefect_server=args.prefect_server)
     print(
         f"\n{r.iterations} iterations in {time.monotonic() - started:.0f} s: {r.killed} killed mid-run, "
         f"{r.finished_before_kill} finished before the kill; last step reached: {r.phases}"
     )
     print(
-        f"served items {r.served}, stored articles {r.articles}, runs marked interrupted {r.interrupted_runs}"
+        f"served items {r.served}, stored articles {r.articles}, "
+        f"runs marked interrupted {r.interrupted_runs}, "
+        f"processes left running after the kills {r.processes_left}"
     )
     print("result: OK, nothing lost or duplicated" if not r.problems else "result: FAILED")
     for p in r.problems:

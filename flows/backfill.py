@@ -9,12 +9,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from flows.cluster import cluster_step
+from flows.cluster import ClusterReport, cluster_step
 from flows.embed import embed_step
 from flows.importer import ImportReport, import_step
 from flows.shared import database
 from pipeline.settings import Settings
-from storage.articles import article_time_range
+from storage import runs
+from storage.articles import article_time_range, latest_published_at, oldest_arrived_after
 from storage.convert import utcnow
 
 _STEP = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -59,12 +60,37 @@ def replay_step(settings: Settings, *, step: timedelta, progress: bool = True) -
         return report
     boundaries = step_boundaries(first, last, step)
     for as_of in tqdm(boundaries, desc="backfill", unit="step", disable=None if progress else True):
-        result = cluster_step(settings, as_of=as_of)
-        report.steps += 1
-        report.stories += result.new_stories
-        report.merges += result.merges
-        report.splits += result.splits
+        _add(report, cluster_step(settings, as_of=as_of))
     return report
+
+
+def catch_up_step(
+    settings: Settings, *, as_of: datetime | None = None, progress: bool = True
+) -> BackfillReport:
+    """Give stories, as a backfill would, to articles older than the window that arrived since the
+    last cluster run (a first run over feeds holding weeks of items; a source added with its
+    archive): one cluster run per day from the oldest of them, each with the clock at that day's
+    end, up to the window the run at the clock covers. Otherwise nothing happens."""
+    now = as_of or utcnow()
+    with database(settings) as con:
+        last = runs.last_ok(con, "cluster")
+        oldest = oldest_arrived_after(con, last[0] if last else None)
+        end = latest_published_at(con, not_after=now) or now
+    report = BackfillReport()
+    window_start = end - timedelta(days=settings.cluster.window_days)
+    if oldest is None or oldest >= window_start:
+        return report
+    catch_up = [t for t in step_boundaries(oldest, end, timedelta(days=1)) if t < end]
+    for as_of_t in tqdm(catch_up, desc="catching up", unit="day", disable=None if progress else True):
+        _add(report, cluster_step(settings, as_of=as_of_t))
+    return report
+
+
+def _add(report: BackfillReport, result: ClusterReport) -> None:
+    report.steps += 1
+    report.stories += result.new_stories
+    report.merges += result.merges
+    report.splits += result.splits
 
 
 def backfill_step(

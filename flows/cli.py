@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -20,25 +21,57 @@ from flows.runtime import configure_environment
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
 
 
+# Dates a news archive can hold; far outside them date arithmetic overflows (year 1, year 9999).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def _in_range(value: str, year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range (years {FIRST_YEAR}–{LAST_YEAR})")
+
+
 def _parse_when(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {value!r}") from exc
+    _in_range(value, parsed.year)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_day(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+    _in_range(value, day.year)
+    return day
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from exc
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
 
 
 def _common(p: argparse.ArgumentParser, *, sources: bool = False) -> None:
     p.add_argument("--db", help="DuckDB file (default: storyline.duckdb, or $STORYLINE_DB)")
     if sources:
         p.add_argument("--sources", help="sources TOML file (default: sources.toml, or $STORYLINE_SOURCES)")
+
+
+def _fetch_options(p: argparse.ArgumentParser) -> None:
+    _common(p, sources=True)
+    p.add_argument(
+        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="fetch sources whose server asked us to wait (Retry-After) too"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,19 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Exit codes: 0 done, 1 step failed, 2 bad usage or configuration, 3 database unavailable.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect and step logs")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show step and Prefect logs, and tracebacks of errors"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="one full pass: ingest, embed, cluster; prints a summary")
-    _common(p, sources=True)
-    p.add_argument(
-        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
-    )
+    _fetch_options(p)
     p = sub.add_parser("ingest", help="fetch sources and store new articles")
-    _common(p, sources=True)
-    p.add_argument(
-        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
-    )
+    _fetch_options(p)
     p = sub.add_parser("embed", help="embed articles that have no vector for the configured model")
     _common(p)
     p = sub.add_parser(
@@ -81,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stories", help="list current stories, most recent and largest first")
     _common(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive_int, default=20, help="how many stories (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = sub.add_parser("sql", help="run a read-only SQL query and print the result")
     p.add_argument("query", help='e.g. "SELECT * FROM story_summary LIMIT 5"')
@@ -89,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop the query after this long (default: the sql.timeout_s setting, 30 s); "
+        "writers wait for readers, so keep it short",
+    )
     p = sub.add_parser("sources", help="health of every source: failing since when, why, next attempt")
     _common(p)
     p.add_argument("--json", action="store_true")
@@ -119,10 +155,17 @@ def _print_ingest(report: Any) -> None:
     )
     for name, why in sorted(report.failures.items()):
         print(f"  failed: {name}: {why}")
+    for name, until in sorted(report.deferred.items()):
+        print(f"  deferred: {name}: the server asked us to wait until {until:%Y-%m-%d %H:%M} UTC (--force)")
     print(f"new articles: {report.new_articles} ({report.duplicates} syndicated copies)")
 
 
-def _print_cluster(report: Any) -> None:
+def _print_cluster(report: Any, catch_up: Any = None) -> None:
+    if catch_up is not None and catch_up.steps:
+        print(
+            f"caught up: {catch_up.steps} daily cluster runs over articles older than the window "
+            f"({catch_up.stories} stories born, {catch_up.merges} merges, {catch_up.splits} splits)"
+        )
     if report.skipped:
         print("stories: unchanged (no new article since the last cluster run)")
         return
@@ -133,53 +176,87 @@ def _print_cluster(report: Any) -> None:
     )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from flows.run import run_flow
+def _print_embed(report: Any) -> None:
+    via = f" ({report.backend})" if report.backend else ""
+    print(f"embedded: {report.embedded}{via}")
 
-    settings = _settings(args)
-    report = run_flow(settings, due_only=args.due_only)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = args.settings
+    if args.prefect:
+        from flows.prefect_flows import run_flow
+
+        report = run_flow(settings, due_only=args.due_only, force=args.force)
+    else:
+        from flows.run import run_step
+
+        report = run_step(settings, due_only=args.due_only, force=args.force)
     _print_ingest(report.ingest)
-    via = f" ({report.embed.backend})" if report.embed.backend else ""
-    print(f"embedded: {report.embed.embedded}{via}")
-    _print_cluster(report.cluster)
+    _print_embed(report.embed)
+    _print_cluster(report.cluster, report.catch_up)
     return EXIT_OK
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from flows.run import ingest_flow_for
+    settings = args.settings
+    if args.prefect:
+        from flows.prefect_flows import ingest_flow
 
-    settings = _settings(args)
-    _print_ingest(ingest_flow_for(settings)(settings, due_only=args.due_only))
+        report = ingest_flow(settings, due_only=args.due_only, force=args.force)
+    else:
+        from flows.ingest import ingest_step
+
+        report = ingest_step(settings, due_only=args.due_only, force=args.force)
+    _print_ingest(report)
     return EXIT_OK
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from flows.embed import embed_flow
+    if args.prefect:
+        from flows.prefect_flows import embed_flow
 
-    report = embed_flow(_settings(args))
+        report = embed_flow(args.settings)
+    else:
+        from flows.embed import embed_step
+
+        report = embed_step(args.settings)
     via = f", {report.backend}" if report.backend else ""
     print(f"embedded: {report.embedded} articles with {report.model}{via}")
     return EXIT_OK
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from flows.run import embed_and_cluster_flow
+    if args.prefect:
+        from flows.prefect_flows import embed_and_cluster_flow
 
-    _print_cluster(embed_and_cluster_flow(_settings(args), as_of=args.as_of))
+        result = embed_and_cluster_flow(args.settings, as_of=args.as_of)
+    else:
+        from flows.run import embed_and_cluster_step
+
+        result = embed_and_cluster_step(args.settings, as_of=args.as_of)
+    _print_cluster(result.cluster, result.catch_up)
     return EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from flows.importer import import_step
 
-    report = import_step(_settings(args), args.file)
+    report = import_step(args.settings, args.file)
     print(
         f"lines: {report.lines}, imported: {report.imported}, already stored: {report.already_stored}, "
-        f"syndicated copies: {report.duplicates}, rejected: {len(report.rejected)}"
+        f"syndicated copies: {report.duplicates}, rejected: {len(report.rejected)}, "
+        f"undated: {report.undated.count}, invalid UTF-8: {report.invalid_utf8.count}, "
+        f"cut: {report.cut.count}"
     )
+    _print_line_problems(report)
+    return EXIT_OK if report.lines == 0 or len(report.rejected) < report.lines else EXIT_FAILED
+
+
+def _print_line_problems(report: Any) -> None:
     for number, why in list(report.rejected.items())[:10]:
         print(f"  line {number}: {why}", file=sys.stderr)
-    return EXIT_OK if report.lines == 0 or len(report.rejected) < report.lines else EXIT_FAILED
+    for note in report.line_notes():
+        print(note, file=sys.stderr)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -190,12 +267,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"storyline: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    report = backfill_step(_settings(args), args.file, step=step)
+    report = backfill_step(args.settings, args.file, step=step)
     print(
         f"imported {report.imported.imported if report.imported else 0} articles; "
         f"{report.steps} cluster steps; "
         f"{report.stories} stories born, {report.merges} merges, {report.splits} splits"
     )
+    if report.imported:
+        _print_line_problems(report.imported)
     return EXIT_OK
 
 
@@ -204,7 +283,7 @@ def cmd_stories(args: argparse.Namespace) -> int:
     from flows.shared import database
     from storage.stories import stories_listing
 
-    settings = _settings(args)
+    settings = args.settings
     with database(settings, read_only=True) as con:
         rows = stories_listing(con, args.limit)
     columns = ["story_id", "headline", "article_count", "independent_source_count", "first_seen", "last_seen"]
@@ -219,12 +298,25 @@ def cmd_stories(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from flows.output import print_rows
-    from storage.query import run_readonly
+    from flows.output import TABLE_MAX_ROWS, print_rows
+    from storage.query import QueryLimits, stream_readonly
 
-    settings = _settings(args)
-    columns, rows = run_readonly(settings.db, args.query, lock_wait_s=settings.lock_wait_s)
-    print_rows(columns, rows, fmt="csv" if args.csv else "json" if args.json else "table")
+    settings = args.settings
+    try:
+        # Limits from the [sql] settings section where there is one (timeout_s, memory_limit, max_temp_size).
+        limits = QueryLimits.from_settings(
+            settings.sql,
+            timeout_s=args.timeout,
+            timeout_hint="sql timeout; allow longer with --timeout SECONDS or the sql.timeout_s setting",
+            memory_hint="settings sql.memory_limit and sql.max_temp_size",
+        )
+    except ValueError as exc:
+        print(f"storyline: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    fmt = "csv" if args.csv else "json" if args.json else "table"
+    # Rows are printed as they are read; leaving the block (done, Ctrl-C, a closed pipe) ends the query.
+    with stream_readonly(settings.db, args.query, lock_wait_s=settings.lock_wait_s, limits=limits) as result:
+        print_rows(result.columns, result.rows(), fmt=fmt, table_max_rows=TABLE_MAX_ROWS)
     return EXIT_OK
 
 
@@ -233,7 +325,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from flows.shared import database
     from storage.sources import source_health
 
-    settings = _settings(args)
+    settings = args.settings
     with database(settings, read_only=True) as con:
         rows = source_health(con)
     columns = ["name", "health", "consecutive_failures", "failing_since", "last_error", "next_fetch_at"]
@@ -245,9 +337,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from flows.digest import digest_flow
+    if args.prefect:
+        from flows.prefect_flows import digest_flow
 
-    result = digest_flow(_settings(args), day=args.date, topic=args.topic, out_dir=args.out)
+        result = digest_flow(args.settings, day=args.date, topic=args.topic, out_dir=args.out)
+    else:
+        from flows.digest import digest_step
+
+        result = digest_step(args.settings, day=args.date, topic=args.topic, out_dir=args.out)
     print(f"digest for {result.day}: {result.stories} stories")
     print(f"  html:     {result.html_path}")
     print(f"  markdown: {result.markdown_path}")
@@ -257,7 +354,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from storage.export import export_parquet
 
-    settings = _settings(args)
+    settings = args.settings
     written = export_parquet(settings.db, args.dir, lock_wait_s=settings.lock_wait_s)
     print(f"wrote {len(written)} Parquet files to {args.dir}")
     return EXIT_OK
@@ -266,7 +363,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve
 
-    return serve(_settings(args))
+    return serve(args.settings)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -285,16 +382,36 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+# Commands that run pipeline steps (and so may run them as Prefect flows).
+STEP_COMMANDS = {"run", "ingest", "embed", "cluster", "digest"}
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    """Everything that can be wrong with the configuration surfaces here, before any work starts."""
+    from flows.execution import use_prefect
+    from pipeline.feeds.sources import load_sources_file
+
+    args.settings = _settings(args)
+    if args.command in ("run", "ingest", "serve"):
+        load_sources_file(Path(args.settings.sources))
+    args.prefect = args.command in STEP_COMMANDS and use_prefect(args.settings.embed.runner)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_environment(quiet=not args.verbose)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    from flows.execution import exit_now, stop_on_sigterm
     from pipeline.embed.base import ModelLoadError
     from pipeline.settings import ConfigError
     from storage.db import DatabaseLocked, StorageError
 
+    stop_on_sigterm()
     try:
-        return COMMANDS[args.command](args)
+        _prepare(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
     except ConfigError as exc:
         print(f"storyline: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -304,9 +421,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ModelLoadError, FileNotFoundError) as exc:
         print(f"storyline: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`storyline stories --json | head`): nothing more to say to anyone.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
-        print("storyline: interrupted", file=sys.stderr)
+        print(
+            "storyline: interrupted (the run is recorded as interrupted; nothing half-written)",
+            file=sys.stderr,
+        )
+        exit_now(130)
         return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"storyline: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,13 +18,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from flows.labelling import relabel_stories
 from flows.shared import database, recorded_run
 from pipeline.embed.base import embed_input
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from pipeline.stories.assign import (
     LiveStory,
     MatchParams,
@@ -191,20 +189,4 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
             )
             relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
             run.finish(con, report.__dict__ | {"unassigned_share": report.unassigned_share})
-    return report
-
-
-@task(name="cluster-window", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def cluster_task(settings: Settings, as_of: datetime | None = None) -> ClusterReport:
-    return cluster_step(settings, as_of=as_of)
-
-
-@flow(name="cluster")
-def cluster_flow(settings: Settings | None = None, as_of: datetime | None = None) -> ClusterReport:
-    settings = settings or load_settings()
-    report = cluster_task.with_options(timeout_seconds=settings.cluster.timeout_s)(settings, as_of)
-    get_run_logger().info(
-        "cluster: %d window articles, %d stories touched, %d new, %.0f%% unassigned",
-        report.window_articles, report.stories_touched, report.new_stories, 100 * report.unassigned_share,
-    )  # fmt: skip
     return report

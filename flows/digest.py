@@ -7,17 +7,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-
 from flows.shared import database, recorded_run
 from pipeline.digest.html_page import render_html
 from pipeline.digest.markdown_page import render_markdown
 from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory, rank_stories
 from pipeline.digest.wording import digest_basename
 from pipeline.embed.select import encoder_for
-from pipeline.settings import ConfigError, Settings, load_settings
+from pipeline.settings import ConfigError, Settings
 from pipeline.stories.topics import match_topics, topic_text
 from storage import digest as digest_store
 from storage.convert import utcnow
@@ -79,6 +75,17 @@ def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> N
         s.topics = tags.get(s.story_id, [])
 
 
+def day_before_today(settings: Settings) -> date:
+    """The complete day before today in the digest's timezone (what the daily schedule reports)."""
+    return utcnow().astimezone(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
+
+
+def artifact_key(result: DigestResult, topic: str | None) -> str:
+    """The key the digest is published under as a Prefect artifact (lower case and dashes)."""
+    key = "daily-digest" if not topic else digest_basename(result.day, topic).replace(f"-{result.day}", "")
+    return key.lower()
+
+
 def digest_step(
     settings: Settings, *, day: date | None = None, topic: str | None = None, out_dir: Path | None = None
 ) -> DigestResult:
@@ -128,33 +135,3 @@ def _render(
     return DigestResult(
         day=day, stories=len(ranked), html_path=html_path, markdown_path=md_path, markdown=markdown
     )
-
-
-@task(name="write-digest", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
-def digest_task(
-    settings: Settings, day: date | None, topic: str | None, out_dir: Path | None
-) -> DigestResult:
-    return digest_step(settings, day=day, topic=topic, out_dir=out_dir)
-
-
-@flow(name="digest")
-def digest_flow(
-    settings: Settings | None = None,
-    day: date | None = None,
-    topic: str | None = None,
-    out_dir: Path | None = None,
-    previous_day: bool = False,
-) -> DigestResult:
-    """Digest of ``day``; by default the latest day with news, or with ``previous_day`` (the
-    daily schedule) the complete day before today in the digest's timezone."""
-    settings = settings or load_settings()
-    if previous_day and day is None:
-        day = utcnow().astimezone(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
-    result = digest_task.with_options(timeout_seconds=settings.digest.timeout_s)(
-        settings, day, topic, out_dir
-    )
-    key = "daily-digest" if not topic else digest_basename(result.day, topic).replace(f"-{result.day}", "")
-    create_markdown_artifact(
-        key=key.lower(), markdown=result.markdown, description=f"Storyline digest for {result.day}"
-    )
-    return result

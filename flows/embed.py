@@ -3,25 +3,22 @@
 Incremental: only articles without a vector for the configured model are read, and vectors
 are committed chunk by chunk, so an interrupted run keeps its progress. The encoding runs
 here (``embed.runner = "local"``) or on a Dask cluster (``"dask"``: a local one started for
-the run, or the scheduler at ``embed.dask_address``) through Prefect's Dask task runner; either
-way this flow stays the only writer of the database.
+the run, or the scheduler at ``embed.dask_address``) through Prefect's Dask task runner (see
+``flows.prefect_flows``); either way this process stays the only writer of the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows.shared import database, recorded_run
 from pipeline.embed.base import embed_input
 from pipeline.embed.select import encoder_for
-from pipeline.settings import EmbedSettings, Settings, load_settings
+from pipeline.settings import EmbedSettings, Settings
 from storage import embeddings as embedding_store
 from storage.db import transaction
 from storage.embeddings import PendingArticle
@@ -41,11 +38,15 @@ def _texts(chunk: Sequence[PendingArticle]) -> list[str]:
     return [embed_input(p.title, p.text) for p in chunk]
 
 
-@task(name="encode-chunk", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
-def encode_chunk(texts: list[str], embed: EmbedSettings) -> tuple[str, np.ndarray]:
+def encode_texts(texts: list[str], embed: EmbedSettings) -> tuple[str, np.ndarray]:
     """One chunk's vectors, on whichever worker runs it (the model loads once per worker process)."""
     encoder = encoder_for(embed)
     return encoder.backend, encoder.encode(texts, batch_size=embed.batch_size, max_tokens=embed.max_tokens)
+
+
+# Encodes chunks elsewhere (e.g. as tasks on a Dask cluster): the texts of every chunk in, each
+# chunk's (backend, vectors) out, in order.
+ChunkEncoder = Callable[[list[list[str]], EmbedSettings], Iterator[tuple[str, np.ndarray]]]
 
 
 def _chunks(pending: list[PendingArticle], size: int) -> Iterator[list[PendingArticle]]:
@@ -67,11 +68,11 @@ def embed_step(
     *,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-    distributed: bool = False,
+    encode_chunks: ChunkEncoder | None = None,
 ) -> EmbedReport:
     """Embed what is missing for ``settings.embed.model``; idempotent and incremental.
 
-    ``distributed``: encode chunks as Prefect tasks on the flow's task runner (inside a flow only).
+    ``encode_chunks``: encode the chunks elsewhere (the Dask runner); by default, in this process.
     """
     model_name = settings.embed.model
     with recorded_run(settings, "embed") as run:
@@ -85,11 +86,11 @@ def embed_step(
             bar = tqdm(total=len(pending), desc="embedding", unit="article", disable=None, leave=False)
             progress = bar.update
         chunks = list(_chunks(pending, settings.embed.chunk))
-        if chunks and distributed:
+        if chunks and encode_chunks is not None:
             report.runner = settings.embed.runner
-            futures = [encode_chunk.submit(_texts(c), settings.embed) for c in chunks]
-            for chunk, future in zip(chunks, futures, strict=True):
-                report.backend, vectors = future.result()
+            encoded = encode_chunks([_texts(c) for c in chunks], settings.embed)
+            for chunk, (backend, vectors) in zip(chunks, encoded, strict=True):
+                report.backend = backend
                 _store(settings, report, chunk, vectors)
                 if progress:
                     progress(len(chunk))
@@ -106,50 +107,3 @@ def embed_step(
                 _store(settings, report, chunk, vectors)
         run.stats = report.__dict__
     return report
-
-
-@task(name="embed-pending", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
-def embed_task(settings: Settings) -> EmbedReport:
-    return embed_step(settings)
-
-
-@flow(name="embed")
-def embed_flow(settings: Settings | None = None) -> EmbedReport:
-    settings = settings or load_settings()
-    if settings.embed.runner == "dask":
-        on_dask = embed_on_dask_flow.with_options(
-            task_runner=dask_task_runner(settings), timeout_seconds=settings.embed.timeout_s
-        )
-        report = on_dask(settings)
-    else:
-        report = embed_task.with_options(timeout_seconds=settings.embed.timeout_s)(settings)
-    get_run_logger().info(
-        "embed: %d new vectors with %s (%s, %s)", report.embedded, report.model, report.backend, report.runner
-    )
-    return report
-
-
-@flow(name="embed-on-dask")
-def embed_on_dask_flow(settings: Settings) -> EmbedReport:
-    """The embed step with its chunks encoded as tasks on the Dask task runner it is given."""
-    return embed_step(settings, distributed=True)
-
-
-def dask_task_runner(settings: Settings) -> Any:
-    """Prefect's Dask task runner for the embed step: the cluster at ``embed.dask_address``, or a
-    local cluster of ``embed.dask_workers`` processes started for the run. (Typed Any: prefect_dask
-    is an optional extra, imported only when asked for.)"""
-    try:
-        from prefect_dask import DaskTaskRunner
-    except ImportError as exc:
-        from pipeline.settings import ConfigError
-
-        raise ConfigError(
-            "embed.runner = 'dask' needs prefect-dask (pip install 'storyline[scale]')"
-        ) from exc
-    e = settings.embed
-    if e.dask_address:
-        return DaskTaskRunner(address=e.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={"n_workers": e.dask_workers, "processes": True, "threads_per_worker": 1}
-    )

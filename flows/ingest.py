@@ -3,36 +3,43 @@
 The database is held only for the short read and write phases; fetching runs
 without it, so an analyst's read-only session delays a run by at most the
 lock wait instead of failing it.
+
+Each source gets at most ``fetch.source_budget_s`` per run. A transient failure (connect error,
+5xx, 429 without Retry-After) is retried after ``retry_delay_s``, then 4x that, ..., each retry's
+deadline cut to what is left of the budget; an attempt whose whole-request deadline expired is
+not retried (a server that trickles bytes would otherwise cost several deadlines), and a server
+that said when to come back (Retry-After) is not asked again in this run — nor, until then, in
+later runs, unless ``--force``.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.runtime import task_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from tqdm import tqdm
 
 from flows.shared import ArticleWriter, database, recorded_run
 from pipeline.articles.normalise import entries_to_articles
 from pipeline.feeds.fetch import fetch_source, is_transient, make_client
 from pipeline.feeds.parse import parse_feed
-from pipeline.feeds.schedule import next_fetch_at
+from pipeline.feeds.schedule import next_fetch_at, retry_after_until
 from pipeline.feeds.sources import load_sources_file
 from pipeline.records import Article, FetchResult, Source
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 from storage import sources
 from storage.convert import utcnow
 from storage.db import transaction
 
-
-class TransientFetchError(Exception):
-    """Raised inside the fetch task so Prefect retries it; the last attempt records instead."""
+log = logging.getLogger("storyline.ingest")
 
 
 @dataclass
@@ -57,6 +64,8 @@ class IngestReport:
     new_articles: int = 0
     duplicates: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    # Sources not fetched because their server asked us to wait (Retry-After) until then.
+    deferred: dict[str, datetime] = field(default_factory=dict)
 
 
 _host_locks: dict[str, threading.BoundedSemaphore] = {}
@@ -70,10 +79,19 @@ def _host_slot(url: str, limit: int) -> threading.BoundedSemaphore:
         return _host_locks.setdefault(host, threading.BoundedSemaphore(limit))
 
 
-def fetch_and_parse(row: sources.SourceRow, settings: Settings, now: datetime | None = None) -> SourceOutcome:
+def fetch_and_parse(
+    row: sources.SourceRow,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    deadline_s: float | None = None,
+) -> SourceOutcome:
     """Fetch one source and turn its body into articles. Never raises for bad input."""
-    with _host_slot(row.source.url, settings.fetch.per_host_limit), make_client(settings.fetch) as client:
-        result = fetch_source(row.source, row.state, settings.fetch, client=client, now=now)
+    fetch = settings.fetch
+    if deadline_s is not None and deadline_s < fetch.deadline_s:
+        fetch = fetch.model_copy(update={"deadline_s": deadline_s})
+    with _host_slot(row.source.url, fetch.per_host_limit), make_client(fetch) as client:
+        result = fetch_source(row.source, row.state, fetch, client=client, now=now)
     if result.status != "ok" or result.body is None:
         return SourceOutcome(row=row, result=result)
     feed = parse_feed(result.body, content_type=result.content_type, url=result.final_url or row.source.url)
@@ -94,34 +112,56 @@ def fetch_and_parse(row: sources.SourceRow, settings: Settings, now: datetime | 
     )
 
 
-# No Prefect timeout here: it cannot interrupt a blocking call in a worker thread. Each
-# attempt is bounded by the fetch's own whole-request deadline (settings.fetch.deadline_s).
-@task(name="fetch-source", cache_policy=NO_CACHE)
-def fetch_source_task(row: sources.SourceRow, settings: Settings) -> SourceOutcome:
-    outcome = fetch_and_parse(row, settings)
-    attempts_left = task_run.get_run_count() <= settings.fetch.retries
-    # A server that said when to come back (429/503 Retry-After) is not asked again this run.
-    told_to_wait = "retry-after" in outcome.result.headers
-    if outcome.result.failed and is_transient(outcome.result) and attempts_left and not told_to_wait:
-        raise TransientFetchError(f"{row.source.name}: {outcome.result.error_class}: {outcome.result.error}")
-    return outcome
-
-
-def _is_transient_failure(_task: object, _run: object, state: object) -> bool:
-    return isinstance(state.result(raise_on_failure=False), TransientFetchError)  # type: ignore[attr-defined]
+def fetch_with_retries(
+    row: sources.SourceRow, settings: Settings, *, sleep: Callable[[float], None] = time.sleep
+) -> SourceOutcome:
+    """One source's fetch within its time budget for this run (see the module docstring)."""
+    f = settings.fetch
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        left = f.source_budget_s - (time.monotonic() - started)
+        outcome = fetch_and_parse(row, settings, deadline_s=left)
+        result = outcome.result
+        retry = (
+            result.failed
+            and is_transient(result)
+            and result.error_class != "timeout"
+            and "retry-after" not in result.headers
+            and attempt < f.retries
+        )
+        if not retry:
+            return outcome
+        delay = f.retry_delay_s * 4**attempt * (1 + random.uniform(-0.5, 0.5))
+        # A retry needs time to connect and read: not worth starting with less than a few seconds.
+        if time.monotonic() - started + delay + min(5.0, f.deadline_s) > f.source_budget_s:
+            return outcome
+        attempt += 1
+        log.info("%s: %s, retry %d in %.1fs", row.source.name, result.error_class, attempt, delay)
+        sleep(delay)
 
 
 def prepare(
-    settings: Settings, source_list: list[Source], *, due_only: bool, now: datetime
-) -> list[sources.SourceRow]:
-    """Read phase: sync the sources file into the database, pick the sources to fetch."""
+    settings: Settings, source_list: list[Source], *, due_only: bool, force: bool, now: datetime
+) -> tuple[list[sources.SourceRow], dict[str, datetime]]:
+    """Read phase: sync the sources file into the database, pick the sources to fetch.
+
+    Returns the rows to fetch and the sources deferred because their server asked us to wait."""
     with database(settings) as con:
         with transaction(con):
             sources.sync_sources(con, source_list, now)
         rows = [r for r in sources.load_sources(con) if r.enabled]
     if due_only:
         rows = [r for r in rows if r.next_fetch_at is None or r.next_fetch_at <= now]
-    return rows
+    deferred = {}
+    if not force:
+        deferred = {
+            r.source.name: r.retry_after_until
+            for r in rows
+            if r.retry_after_until and r.retry_after_until > now
+        }
+        rows = [r for r in rows if r.source.name not in deferred]
+    return rows, deferred
 
 
 def store_outcomes(
@@ -152,6 +192,7 @@ def store_outcomes(
                     ),
                     ttl_minutes=outcome.ttl_minutes,
                     disable_reason="410 Gone" if result.error_class == "gone" else None,
+                    retry_after_until=retry_after_until(result, now, settings.fetch),
                 )
             report.new_articles += stored.inserted
             report.duplicates += stored.duplicates
@@ -165,48 +206,66 @@ def store_outcomes(
     return report
 
 
-def _collect(futures: list, rows: list[sources.SourceRow], now: datetime) -> list[SourceOutcome]:
-    outcomes = []
-    for fut, row in zip(futures, rows, strict=True):
-        try:
-            outcomes.append(fut.result())
-        except Exception as exc:  # a task that crashed still gets its failure recorded
-            result = FetchResult(
-                source=row.source.name,
-                url=row.source.url,
-                status="error",
-                started_at=now,
-                error_class=getattr(exc, "error_class", type(exc).__name__),
-                error=str(exc),
-            )
-            outcomes.append(SourceOutcome(row=row, result=result))
+def _crashed(row: sources.SourceRow, exc: BaseException, now: datetime) -> SourceOutcome:
+    """A fetch that raised (a bug, not bad input) still gets its failure recorded."""
+    result = FetchResult(
+        source=row.source.name,
+        url=row.source.url,
+        status="error",
+        started_at=now,
+        error_class=getattr(exc, "error_class", type(exc).__name__),
+        error=str(exc),
+    )
+    return SourceOutcome(row=row, result=result)
+
+
+def fetch_all(
+    rows: list[sources.SourceRow], settings: Settings, now: datetime, *, progress: bool = True
+) -> list[SourceOutcome]:
+    """Fetch the sources on ``fetch.max_workers`` threads, with a progress bar on a terminal."""
+    outcomes: list[SourceOutcome] = []
+    if not rows:
+        return outcomes
+    bar = tqdm(
+        total=len(rows), desc="fetching", unit="source", disable=None if progress else True, leave=False
+    )
+    pool = ThreadPoolExecutor(max_workers=settings.fetch.max_workers, thread_name_prefix="fetch")
+    try:
+        futures = {pool.submit(fetch_with_retries, row, settings): row for row in rows}
+        for future in as_completed(futures):
+            row = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:
+                outcome = _crashed(row, exc, now)
+            result = outcome.result
+            if result.failed:
+                log.info("%s: failed: %s: %s", row.source.name, result.error_class, result.error)
+            else:
+                log.info("%s: %s, %d articles", row.source.name, result.status, len(outcome.articles))
+            outcomes.append(outcome)
+            bar.update(1)
+    finally:
+        # On an interrupt nothing waits for fetches in flight: they hold no database connection.
+        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
     return outcomes
 
 
-# The worker cap is the default; callers narrow it with
-# ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=settings.fetch.max_workers)).
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=8))
-def ingest_flow(settings: Settings | None = None, due_only: bool = False) -> IngestReport:
+def ingest_step(
+    settings: Settings, *, due_only: bool = False, force: bool = False, progress: bool = True
+) -> IngestReport:
     """Fetch the sources (all enabled ones, or only those due), store what is new."""
-    settings = settings or load_settings()
-    logger = get_run_logger()
     now = utcnow()
     source_list = load_sources_file(Path(settings.sources))
-    delays = [settings.fetch.retry_delay_s * 4**i for i in range(settings.fetch.retries)]
-    fetch = fetch_source_task.with_options(
-        retries=settings.fetch.retries,
-        retry_delay_seconds=delays or 0,
-        retry_jitter_factor=0.5,
-        retry_condition_fn=_is_transient_failure,
-    )
     with recorded_run(settings, "ingest") as run:
-        rows = prepare(settings, source_list, due_only=due_only, now=now)
-        futures = [fetch.submit(row=row, settings=settings) for row in rows]
-        outcomes = _collect(futures, rows, now)
+        rows, deferred = prepare(settings, source_list, due_only=due_only, force=force, now=now)
+        outcomes = fetch_all(rows, settings, now, progress=progress)
         report = store_outcomes(settings, run.run_id, outcomes, now=now)
+        report.deferred = deferred
         run.stats = report.__dict__
-    logger.info(
-        "ingest: %d sources, %d new articles, %d failed", report.sources_total, report.new_articles,
-        report.sources_failed,
+    log.info(
+        "ingest: %d sources, %d new articles, %d failed, %d deferred",
+        report.sources_total, report.new_articles, report.sources_failed, len(report.deferred),
     )  # fmt: skip
     return report

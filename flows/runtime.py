@@ -21,6 +21,13 @@ _DEFAULTS = {
 def configure_environment(*, quiet: bool = True) -> None:
     for key, value in _DEFAULTS.items():
         os.environ.setdefault(key, value)
+    serve_pid = os.environ.get("STORYLINE_SERVE_PID")
+    if serve_pid and serve_pid == str(os.getppid()):
+        # A flow run started by `storyline serve`: it must not outlive serve, even a SIGKILLed one.
+        # (SIGTERM's default action ends it; the next run marks its run row interrupted.)
+        from flows.execution import die_with_parent
+
+        die_with_parent()
     if quiet:
         # Model loading draws its own progress bars; ours (embedding, backfill) stay.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from flows.execution import die_with_parent, forget_serve, record_serve, stop_on_sigterm
 from pipeline.settings import ConfigError, Settings
 
 log = logging.getLogger("storyline.serve")
@@ -47,6 +48,8 @@ def local_prefect_server(home: Path) -> Iterator[str]:
         stdout=logfile,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # Never outlive this process, even when it is SIGKILLed.
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
@@ -98,9 +101,7 @@ def deployments(settings: Settings) -> list:
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
 
-    from flows.digest import digest_flow
-    from flows.ingest import ingest_flow
-    from flows.run import embed_and_cluster_flow
+    from flows.prefect_flows import digest_flow, embed_and_cluster_flow, ingest_flow
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     cron = settings.schedule.digest_cron or _daily_cron(settings.digest.daily_at)
@@ -122,22 +123,15 @@ def deployments(settings: Settings) -> list:
     ]  # fmt: skip
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (a service manager, `kill`) stops like Ctrl-C, so the local server is stopped too."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def serve(settings: Settings) -> int:
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     _export_settings(settings)
-    _stop_on_sigterm()
+    stop_on_sigterm()
     deployments(settings)  # configuration errors surface before a server is started
+    # Flow runs are child processes: they stop when this process dies (flows.runtime).
+    os.environ["STORYLINE_SERVE_PID"] = str(os.getpid())
     try:
         if os.environ.get("PREFECT_API_URL"):
             prefect_serve(*deployments(settings), pause_on_shutdown=False)
@@ -146,6 +140,7 @@ def serve(settings: Settings) -> int:
         print(f"starting a local Prefect server (state in {home}) ...", flush=True)
         with local_prefect_server(home) as url:
             os.environ["PREFECT_API_URL"] = url
+            record_serve(url)
             print(
                 f"Prefect API at {url}; serving ingest, cluster and digest schedules (Ctrl-C stops)",
                 flush=True,
@@ -154,5 +149,7 @@ def serve(settings: Settings) -> int:
                 prefect_serve(*deployments(settings), pause_on_shutdown=False)
     except KeyboardInterrupt:
         pass
+    finally:
+        forget_serve()
     print("storyline serve: stopped", flush=True)
     return 0

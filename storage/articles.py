@@ -186,3 +186,12 @@ def article_time_range(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None,
     """Earliest and latest effective time of any stored article (the span a replay covers)."""
     rows = con.execute("SELECT min(effective_at), max(effective_at) FROM articles").fetchall()
     return from_db_time(rows[0][0]), from_db_time(rows[0][1])
+
+
+def oldest_arrived_after(con: duckdb.DuckDBPyConnection, run_id: int | None) -> datetime | None:
+    """Earliest effective time of the articles stored by runs after ``run_id`` (all if None)."""
+    return from_db_time(
+        scalar(
+            con, "SELECT min(effective_at) FROM articles WHERE run_id > ?", [-1 if run_id is None else run_id]
+        )
+    )

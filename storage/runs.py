@@ -83,13 +83,20 @@ def finish_run(
 
 @contextmanager
 def failure_recorded(db: str | Path, run_id: int, *, lock_wait_s: float) -> Iterator[None]:
-    """Mark the run 'failed' with the error if the block raises (then re-raise)."""
+    """Mark the run 'failed' with the error if the block raises, or 'interrupted' if a signal
+    (Ctrl-C, SIGTERM) stopped it; then re-raise."""
     try:
         yield
     except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            status, error = "interrupted", "stopped by a signal before it finished"
+            # A stopped command must exit within seconds; the next run marks it otherwise.
+            lock_wait_s = min(lock_wait_s, 3.0)
+        else:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         try:
             with open_db(db, lock_wait_s=lock_wait_s) as con:
-                finish_run(con, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+                finish_run(con, run_id, status=status, error=error)
         except Exception:  # the original error matters more than a failed bookkeeping write
             pass
         raise

@@ -23,6 +23,7 @@ class SourceRow:
     consecutive_failures: int
     next_fetch_at: datetime | None
     ttl_minutes: int | None
+    retry_after_until: datetime | None = None
 
 
 def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], now: datetime) -> None:
@@ -65,7 +66,7 @@ def load_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRow]:
     rows = con.execute(
         """
         SELECT name, url, language, etag, last_modified, body_hash, enabled,
-               consecutive_failures, next_fetch_at, ttl_minutes
+               consecutive_failures, next_fetch_at, ttl_minutes, retry_after_until
         FROM sources ORDER BY name
         """
     ).fetchall()
@@ -77,6 +78,7 @@ def load_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRow]:
             consecutive_failures=int(r[7]),
             next_fetch_at=from_db_time(r[8]),
             ttl_minutes=r[9],
+            retry_after_until=from_db_time(r[10]),
         )
         for r in rows
     ]
@@ -93,6 +95,7 @@ def record_fetch(
     next_fetch_at: datetime | None,
     ttl_minutes: int | None,
     disable_reason: str | None = None,
+    retry_after_until: datetime | None = None,
 ) -> None:
     """Log one attempt and update the source's state (call inside the source's transaction)."""
     started = to_db_time(result.started_at)
@@ -108,7 +111,11 @@ def record_fetch(
             result.error, warning,
         ],
     )  # fmt: skip
-    updates: dict[str, Any] = {"last_attempt_at": started, "next_fetch_at": to_db_time(next_fetch_at)}
+    updates: dict[str, Any] = {
+        "last_attempt_at": started,
+        "next_fetch_at": to_db_time(next_fetch_at),
+        "retry_after_until": to_db_time(retry_after_until),
+    }
     if result.failed:
         con.execute(
             """

@@ -7,39 +7,19 @@ import logging
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from devkit.feed_server import FeedServer
-from flows.run import ingest_flow_for
+from flows.ingest import ingest_step
 from storage.db import connect
+from tests.builders import process_holding, rss, rss_item, write_sources
 
 pytestmark = pytest.mark.slow
 
-FEED = (
-    '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>'
-    "<item><guid>c1</guid><title>Council votes on the budget</title>"
-    "<description>The council met.</description></item></channel></rss>"
-)
-
-
-def _hold(db: Path, *, read_only: bool, seconds: float) -> subprocess.Popen:
-    """Another process that opens the file and keeps it open for a while."""
-    code = textwrap.dedent(
-        f"""
-        import duckdb, time
-        con = duckdb.connect({str(db)!r}, read_only={read_only})
-        print("holding", flush=True)
-        time.sleep({seconds})
-        con.close()
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-    return proc
+FEED = rss(rss_item("c1", "Council votes on the budget", "The council met.", date=None), title="x", link=None)
 
 
 def _storyline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,7 +35,7 @@ def _storyline(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 def test_an_analysts_query_waits_for_a_writer_in_another_process(db_path: Path) -> None:
     connect(db_path).close()
-    writer = _hold(db_path, read_only=False, seconds=2)
+    writer = process_holding(db_path, read_only=False, seconds=2)
     started = time.monotonic()
     done = _storyline("sql", "SELECT count(*) AS n FROM articles", "--db", str(db_path), "--csv")
     writer.wait(timeout=30)
@@ -66,7 +46,7 @@ def test_an_analysts_query_waits_for_a_writer_in_another_process(db_path: Path) 
 
 def test_a_lock_held_past_the_wait_makes_the_query_fail_clearly(db_path: Path) -> None:
     connect(db_path).close()
-    writer = _hold(db_path, read_only=False, seconds=30)
+    writer = process_holding(db_path, read_only=False, seconds=30)
     try:
         done = _storyline("sql", "SELECT 1", "--db", str(db_path), env={"STORYLINE_LOCK_WAIT_S": "1"})
     finally:
@@ -76,18 +56,16 @@ def test_a_lock_held_past_the_wait_makes_the_query_fail_clearly(db_path: Path) -
     assert "locked by another process" in done.stderr
 
 
-@pytest.mark.usefixtures("prefect_harness")
 def test_a_scheduled_ingest_waits_for_an_open_analyst_session_and_then_writes(
     tmp_path: Path, make_settings, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     feed_server.route("/c.xml", FEED)
-    sources = tmp_path / "sources.toml"
-    sources.write_text(f'[[sources]]\nname = "Council"\nurl = "{feed_server.url("/c.xml")}"\n')
+    sources = write_sources(tmp_path / "sources.toml", {"Council": feed_server.url("/c.xml")})
     settings = make_settings(sources=sources)
     connect(settings.db).close()
-    reader = _hold(settings.db, read_only=True, seconds=3)
+    reader = process_holding(settings.db, read_only=True, seconds=3)
     with caplog.at_level(logging.INFO, logger="storyline.storage"):
-        report = ingest_flow_for(settings)(settings)
+        report = ingest_step(settings, progress=False)
     reader.wait(timeout=30)
     assert report.new_articles == 1
     assert any("locked by another process" in r.getMessage() for r in caplog.records)

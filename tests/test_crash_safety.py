@@ -17,3 +17,4 @@ def test_runs_killed_at_random_points_lose_and_duplicate_nothing(tmp_path: Path)
     assert report.problems == []
     assert report.articles == report.served
     assert report.killed >= 1
+    assert report.processes_left == 0

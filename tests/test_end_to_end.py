@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from devkit.feed_server import FeedServer
 from flows.cli import EXIT_OK, main
+from tests.builders import count_rows, last_fetches, query, source_health, write_sources
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 OFFLINE = "http://127.0.0.1:9/feed.xml"
@@ -34,7 +34,7 @@ def _write_http_sources(srv: FeedServer, target: Path) -> set[str]:
     """The demo's sources file, with every bundled feed served by the local server (ETag and
     Last-Modified set, so a second fetch can be answered 304)."""
     entries = tomllib.loads((SAMPLES / "sources.toml").read_text(encoding="utf-8"))["sources"]
-    lines, served = [], set()
+    urls, served = {}, set()
     for s in entries:
         url = s["url"]
         if not url.startswith("http"):
@@ -49,8 +49,8 @@ def _write_http_sources(srv: FeedServer, target: Path) -> set[str]:
             )
             url = srv.url(path)
             served.add(s["name"])
-        lines += ["[[sources]]", f"name = {json.dumps(s['name'])}", f"url = {json.dumps(url)}", ""]
-    target.write_text("\n".join(lines), encoding="utf-8")
+        urls[s["name"]] = url
+    write_sources(target, urls)
     return served
 
 
@@ -75,11 +75,6 @@ def first_run(served: Served) -> str:
     return out.getvalue()
 
 
-def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def _expected_truce_guids() -> list[str]:
     expected = tomllib.loads((SAMPLES / "expected.toml").read_text(encoding="utf-8"))
     return expected["stories"]["truce"]["guids"]
@@ -95,7 +90,7 @@ def test_the_truce_negotiations_come_out_as_one_story_from_at_least_four_outlets
     served: Served, first_run: str
 ) -> None:
     guids = _expected_truce_guids()
-    rows = _query(
+    rows = query(
         served.db,
         "SELECT DISTINCT sa.story_id FROM articles a JOIN story_articles sa USING (article_id) "
         "WHERE list_contains(?, a.guid)",
@@ -103,7 +98,7 @@ def test_the_truce_negotiations_come_out_as_one_story_from_at_least_four_outlets
     )
     assert len(rows) == 1, "every truce article is in one story"
     (story,) = rows[0]
-    (sources, independent, articles), *_ = _query(
+    (sources, independent, articles), *_ = query(
         served.db,
         "SELECT source_count, independent_source_count, article_count FROM story_summary WHERE story_id = ?",
         [story],
@@ -115,33 +110,30 @@ def test_the_truce_negotiations_come_out_as_one_story_from_at_least_four_outlets
 def test_a_broken_feed_keeps_what_parsed_and_failed_sources_are_recorded(
     served: Served, first_run: str
 ) -> None:
-    rows = dict(
-        (name, (status, error_class, error, warning, entries))
-        for name, status, error_class, error, warning, entries in _query(
-            served.db, "SELECT source, status, error_class, error, warning, entries FROM fetches"
-        )
+    fetches = last_fetches(served.db)
+    offline, observer, herald = (
+        fetches[n] for n in ("Offline Gazette", "Valley Observer", "Riverside Herald")
     )
-    assert rows["Offline Gazette"][:2] == ("error", "connect_error")
-    assert rows["Valley Observer"][:2] == ("error", "not_a_feed")
-    assert "HTML page" in rows["Valley Observer"][2]
-    status, _, _, warning, entries = rows["Riverside Herald"]
-    assert status == "ok" and entries == 4 and "not well-formed" in warning
-    health = dict(_query(served.db, "SELECT name, health FROM source_health"))
-    assert health["Offline Gazette"] == health["Valley Observer"] == "failing"
-    assert health["Global Wire"] == "ok"
+    assert (offline["status"], offline["error_class"]) == ("error", "connect_error")
+    assert (observer["status"], observer["error_class"]) == ("error", "not_a_feed")
+    assert "HTML page" in observer["error"]
+    assert herald["status"] == "ok" and herald["entries"] == 4 and "not well-formed" in herald["warning"]
+    health = source_health(served.db)
+    assert health["Offline Gazette"]["health"] == health["Valley Observer"]["health"] == "failing"
+    assert health["Global Wire"]["health"] == "ok"
 
 
 def test_a_second_run_on_unchanged_feeds_adds_nothing_and_takes_the_304_path(
     served: Served, first_run: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _query(served.db, "SELECT count(*) FROM articles")[0][0]
+    before = count_rows(served.db, "articles")
     served.srv.clear_log()
     assert main(["run", "--sources", str(served.sources), "--db", str(served.db)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "new articles: 0" in out
     assert "stories: unchanged (no new article since the last cluster run)" in out
-    assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == before
-    second = _query(
+    assert count_rows(served.db, "articles") == before
+    second = query(
         served.db,
         "SELECT source, status, http_status FROM fetches WHERE run_id = (SELECT max(run_id) FROM fetches)",
     )
@@ -151,10 +143,9 @@ def test_a_second_run_on_unchanged_feeds_adds_nothing_and_takes_the_304_path(
     assert set(http.values()) == {("not_modified", 304)}, http
     conditional = [r for r in served.srv.requests if "if-none-match" in r.headers]
     assert len(conditional) == len(http)
-    assert (
-        _query(served.db, "SELECT count(*) FROM story_articles")[0][0]
-        == _query(served.db, "SELECT count(*) FROM membership_changes")[0][0]
-    ), "nothing moved between stories"
+    assert count_rows(served.db, "story_articles") == count_rows(served.db, "membership_changes"), (
+        "nothing moved between stories"
+    )
 
 
 def test_stories_and_sql_commands_read_the_database(
@@ -163,8 +154,8 @@ def test_stories_and_sql_commands_read_the_database(
     assert main(["stories", "--db", str(served.db), "--json", "--limit", "3"]) == EXIT_OK
     stories = json.loads(capsys.readouterr().out)
     assert len(stories) == 3 and stories[0]["independent_source_count"] >= 4
-    query = "SELECT story_id, article_count FROM story_summary ORDER BY article_count DESC LIMIT 1"
-    assert main(["sql", query, "--db", str(served.db), "--csv"]) == EXIT_OK
+    sql = "SELECT story_id, article_count FROM story_summary ORDER BY article_count DESC LIMIT 1"
+    assert main(["sql", sql, "--db", str(served.db), "--csv"]) == EXIT_OK
     header, row = capsys.readouterr().out.strip().splitlines()
     assert header == "story_id,article_count" and row.split(",")[1] == "18"
 
@@ -172,16 +163,16 @@ def test_stories_and_sql_commands_read_the_database(
 def test_user_sql_cannot_write_or_read_files(
     served: Served, first_run: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for query in (
+    for sql in (
         "DELETE FROM articles",
         "CREATE TABLE x (i INT)",
         f"COPY articles TO '{served.db.parent / 'leak.csv'}'",
         "SELECT * FROM read_csv('/etc/passwd')",
     ):
-        assert main(["sql", query, "--db", str(served.db)]) == 3, query
+        assert main(["sql", sql, "--db", str(served.db)]) == 3, sql
     assert not (served.db.parent / "leak.csv").exists()
     assert "query failed" in capsys.readouterr().err
-    assert _query(served.db, "SELECT count(*) FROM articles")[0][0] == 61
+    assert count_rows(served.db, "articles") == 61
 
 
 def _digest(served: Served, day: str, out: Path) -> Path:
@@ -190,13 +181,16 @@ def _digest(served: Served, day: str, out: Path) -> Path:
 
 
 def test_the_digest_flow_writes_html_and_markdown_and_publishes_a_prefect_artifact(
-    served: Served, first_run: str, tmp_path: Path
+    served: Served, first_run: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With a Prefect server configured, `storyline digest` runs as a flow and publishes the digest."""
     import asyncio
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL
 
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
     html_path = _digest(served, "2026-11-20", tmp_path)
     markdown = (tmp_path / "digest-2026-11-20.md").read_text(encoding="utf-8")
     assert markdown.startswith("# Storyline digest — Friday 20 November 2026")

@@ -13,16 +13,15 @@ import pytest
 
 from devkit.feed_server import FeedServer, RequestRecord
 from flows.cli import EXIT_OK, main
-from flows.run import ingest_flow_for
+from flows.prefect_flows import ingest_flow
 from storage.convert import from_db_time, utcnow
+from tests.builders import quick_fetch, rss, rss_item, source_health, write_sources
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-FEED = (
-    '<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-    "<item><guid>{name}-1</guid><title>{name} reports</title><description>Body of {name}.</description>"
-    "</item></channel></rss>"
-)
+
+def one_report_feed(name: str) -> str:
+    return rss(rss_item(f"{name}-1", f"{name} reports", f"Body of {name}.", date=None), title=name, link=None)
 
 
 class Gauge:
@@ -40,16 +39,9 @@ class Gauge:
             time.sleep(0.4)
             with self.lock:
                 self.now -= 1
-            return FEED.format(name=name)
+            return one_report_feed(name)
 
         return serve
-
-
-def _health(db: Path) -> dict[str, dict]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        cur = con.execute("SELECT * FROM source_health")
-        cols = [d[0] for d in cur.description]
-        return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
 
 
 def test_rate_limits_timeouts_redirects_and_per_host_limits(
@@ -58,27 +50,19 @@ def test_rate_limits_timeouts_redirects_and_per_host_limits(
     gauge = Gauge()
     feed_server.route("/busy.xml", "slow down", status=429, content_type="text/plain",
                       headers={"Retry-After": "7200"})  # fmt: skip
-    feed_server.route("/stuck.xml", FEED.format(name="stuck"), delay=5)
+    feed_server.route("/stuck.xml", one_report_feed("stuck"), delay=5)
     feed_server.redirect("/old.xml", "/new.xml", status=301)
-    feed_server.route("/new.xml", FEED.format(name="moved"))
+    feed_server.route("/new.xml", one_report_feed("moved"))
     for k in range(6):
         feed_server.route(f"/section-{k}.xml", gauge.body(f"section{k}"))
     names = {"busy": "/busy.xml", "stuck": "/stuck.xml", "moved": "/old.xml"}
     names |= {f"section-{k}": f"/section-{k}.xml" for k in range(6)}
-    sources = tmp_path / "sources.toml"
-    sources.write_text(
-        "".join(f'[[sources]]\nname = "{n}"\nurl = "{feed_server.url(p)}"\n\n' for n, p in names.items())
-    )
-    settings = make_settings(sources=sources)
-    settings.fetch.read_timeout_s = 1.0
-    settings.fetch.retries = 1
-    settings.fetch.retry_delay_s = 0.05
-    settings.fetch.per_host_limit = 2
-    settings.fetch.max_workers = 8
+    sources = write_sources(tmp_path / "sources.toml", {n: feed_server.url(p) for n, p in names.items()})
+    settings = quick_fetch(make_settings(sources=sources), per_host_limit=2, max_workers=8)
     before = utcnow()
-    ingest_flow_for(settings)(settings)
+    ingest_flow(settings)
 
-    health = _health(settings.db)
+    health = source_health(settings.db)
     busy = health["busy"]
     assert busy["health"] == "failing" and busy["last_error_class"] == "rate_limited"
     assert "429" in busy["last_error"] and "Retry-After: 7200" in busy["last_error"]
@@ -86,7 +70,7 @@ def test_rate_limits_timeouts_redirects_and_per_host_limits(
     assert len(feed_server.requests_for("/busy.xml")) == 1, "told to wait: not asked again this run"
     stuck = health["stuck"]
     assert stuck["health"] == "failing" and stuck["last_error_class"] == "timeout"
-    assert len(feed_server.requests_for("/stuck.xml")) == 2, "a timeout is retried once within the run"
+    assert len(feed_server.requests_for("/stuck.xml")) == 1, "an expired deadline is not tried again this run"
     assert from_db_time(stuck["next_fetch_at"]) > before + timedelta(seconds=60)
     assert health["moved"]["health"] == "ok" and health["moved"]["url"].endswith("/new.xml")
     assert gauge.peak <= 2, f"{gauge.peak} requests to one host at once"
@@ -97,7 +81,7 @@ def test_rate_limits_timeouts_redirects_and_per_host_limits(
     settings.fetch.base_interval_s = settings.fetch.min_interval_s = 0
     with duckdb.connect(str(settings.db)) as con:
         con.execute("UPDATE sources SET next_fetch_at = NULL WHERE name = 'moved'")
-    ingest_flow_for(settings)(settings, due_only=True)
+    ingest_flow(settings, due_only=True)
     assert feed_server.requests_for("/busy.xml") == [] and feed_server.requests_for("/stuck.xml") == []
     assert feed_server.requests_for("/old.xml") == [] and len(feed_server.requests_for("/new.xml")) == 1
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
 import numpy as np
 import pytest
+
+from tests.builders import article, query
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -22,30 +23,18 @@ TEXTS = [
 
 
 def _vectors(db) -> dict[str, np.ndarray]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT article_id, vector FROM embeddings ORDER BY article_id").fetchall()
+    rows = query(db, "SELECT article_id, vector FROM embeddings ORDER BY article_id")
     return {a: np.asarray(v, dtype=np.float32) for a, v in rows}
 
 
 def test_embedding_on_a_local_dask_cluster_matches_embedding_in_process(tmp_path, make_settings) -> None:
-    from flows.embed import embed_flow
-    from pipeline.records import Article
+    from flows.prefect_flows import embed_flow
     from storage import articles as article_store
     from storage.db import open_db
 
     now = datetime(2026, 11, 20, tzinfo=UTC)
     arts = [
-        Article(
-            article_id=f"a_{i}",
-            source="s",
-            title=t.split(" ")[0],
-            text=t,
-            url=None,
-            canonical_url=None,
-            published_at=now,
-            fetched_at=now,
-            content_hash=str(i),
-        )
+        article(f"a_{i}", t, source="s", title=t.split(" ")[0], at=now, content_hash=str(i))
         for i, t in enumerate(TEXTS)
     ]
     local = make_settings(db=tmp_path / "local.duckdb")

@@ -47,6 +47,14 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def retry_after_until(result: FetchResult, now: datetime, settings: FetchSettings) -> datetime | None:
+    """Until when the server asked not to be fetched again (capped like error backoff), if it did."""
+    seconds = parse_retry_after(result.headers.get("retry-after"), now)
+    if not seconds:
+        return None
+    return now + timedelta(seconds=min(seconds, settings.error_backoff_cap_s))
+
+
 def _freshness(result: FetchResult, now: datetime) -> float | None:
     """Seconds the response stays fresh according to its caching headers."""
     headers = result.headers
