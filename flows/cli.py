@@ -2,7 +2,9 @@
 
 Exit codes: 0 done (a run whose sources partly failed is still done: failures
 are recorded); 1 the step itself failed; 2 bad usage or configuration;
-3 the database could not be opened (locked past the wait, or not writable).
+3 the database could not be opened (locked past the wait, not writable, not a
+DuckDB file) or a query was refused or stopped at its limit; 130 stopped by a
+signal (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,173 +14,20 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from flows.cli_parser import build_parser
+from flows.cli_reports import print_cluster, print_embed, print_ingest, print_line_problems
 from flows.runtime import configure_environment
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
-
-
-# Dates a news archive can hold; far outside them date arithmetic overflows (year 1, year 9999).
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-
-
-def _in_range(value: str, year: int) -> None:
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise argparse.ArgumentTypeError(f"{value!r} is out of range (years {FIRST_YEAR}–{LAST_YEAR})")
-
-
-def _parse_when(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {value!r}") from exc
-    _in_range(value, parsed.year)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _parse_day(value: str) -> date:
-    try:
-        day = date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
-    _in_range(value, day.year)
-    return day
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from exc
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
-
-
-def _common(p: argparse.ArgumentParser, *, sources: bool = False) -> None:
-    p.add_argument("--db", help="DuckDB file (default: storyline.duckdb, or $STORYLINE_DB)")
-    if sources:
-        p.add_argument("--sources", help="sources TOML file (default: sources.toml, or $STORYLINE_SOURCES)")
-
-
-def _fetch_options(p: argparse.ArgumentParser) -> None:
-    _common(p, sources=True)
-    p.add_argument(
-        "--due-only", action="store_true", help="fetch only sources whose next fetch time has come"
-    )
-    p.add_argument(
-        "--force", action="store_true", help="fetch sources whose server asked us to wait (Retry-After) too"
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="storyline",
-        description=(
-            "Fetch news feeds, cluster articles into stories that keep their IDs, query them with SQL."
-        ),
-        epilog="Exit codes: 0 done, 1 step failed, 2 bad usage or configuration, 3 database unavailable.",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show step and Prefect logs, and tracebacks of errors"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("run", help="one full pass: ingest, embed, cluster; prints a summary")
-    _fetch_options(p)
-    p = sub.add_parser("ingest", help="fetch sources and store new articles")
-    _fetch_options(p)
-    p = sub.add_parser("embed", help="embed articles that have no vector for the configured model")
-    _common(p)
-    p = sub.add_parser(
-        "cluster",
-        help="cluster the active window and update stories (embeds articles that lack a vector first)",
-    )
-    _common(p)
-    p.add_argument("--as-of", type=_parse_when, help="run with the clock set to this moment (ISO datetime)")
-
-    p = sub.add_parser("import", help="load articles from a JSON Lines file without fetching")
-    p.add_argument("file", type=Path, help="JSON Lines: id, source, url, published_at, title, text per line")
-    _common(p)
-    p = sub.add_parser("backfill", help="import an archive and replay clustering step by step, as live")
-    p.add_argument("file", type=Path)
-    p.add_argument("--step", default="1d", help="clock step between cluster runs, e.g. 6h, 1d (default 1d)")
-    _common(p)
-
-    p = sub.add_parser("stories", help="list current stories, most recent and largest first")
-    _common(p)
-    p.add_argument("--limit", type=_positive_int, default=20, help="how many stories (default 20)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p = sub.add_parser("sql", help="run a read-only SQL query and print the result")
-    p.add_argument("query", help='e.g. "SELECT * FROM story_summary LIMIT 5"')
-    _common(p)
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--csv", action="store_true")
-    fmt.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop the query after this long (default: the sql.timeout_s setting, 30 s); "
-        "writers wait for readers, so keep it short",
-    )
-    p = sub.add_parser("sources", help="health of every source: failing since when, why, next attempt")
-    _common(p)
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("digest", help="write the daily digest (HTML + Markdown)")
-    _common(p)
-    p.add_argument("--date", type=_parse_day, help="day to report (default: today, in the digest timezone)")
-    p.add_argument("--topic", help="only stories of this watch topic")
-    p.add_argument("--out", type=Path, help="output folder (default: digests/)")
-    p = sub.add_parser("export", help="write every table and view as Parquet for long analysis")
-    p.add_argument("dir", type=Path)
-    _common(p)
-    p = sub.add_parser("serve", help="run the ingest, cluster and digest schedules until stopped")
-    _common(p, sources=True)
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Any:
     from pipeline.settings import load_settings
 
     return load_settings(db=getattr(args, "db", None), sources=getattr(args, "sources", None))
-
-
-def _print_ingest(report: Any) -> None:
-    print(
-        f"sources: {report.sources_total} ({report.sources_ok} new content, "
-        f"{report.sources_unchanged} unchanged, {report.sources_failed} failed)"
-    )
-    for name, why in sorted(report.failures.items()):
-        print(f"  failed: {name}: {why}")
-    for name, until in sorted(report.deferred.items()):
-        print(f"  deferred: {name}: the server asked us to wait until {until:%Y-%m-%d %H:%M} UTC (--force)")
-    print(f"new articles: {report.new_articles} ({report.duplicates} syndicated copies)")
-
-
-def _print_cluster(report: Any, catch_up: Any = None) -> None:
-    if catch_up is not None and catch_up.steps:
-        print(
-            f"caught up: {catch_up.steps} daily cluster runs over articles older than the window "
-            f"({catch_up.stories} stories born, {catch_up.merges} merges, {catch_up.splits} splits)"
-        )
-    if report.skipped:
-        print("stories: unchanged (no new article since the last cluster run)")
-        return
-    print(
-        f"stories: {report.stories_touched} touched ({report.new_stories} new, {report.merges} merged, "
-        f"{report.splits} split); window {report.window_articles} articles, "
-        f"{report.unassigned} without a story ({report.unassigned_share:.0%})"
-    )
-
-
-def _print_embed(report: Any) -> None:
-    via = f" ({report.backend})" if report.backend else ""
-    print(f"embedded: {report.embedded}{via}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -191,9 +40,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from flows.run import run_step
 
         report = run_step(settings, due_only=args.due_only, force=args.force)
-    _print_ingest(report.ingest)
-    _print_embed(report.embed)
-    _print_cluster(report.cluster, report.catch_up)
+    print_ingest(report.ingest)
+    print_embed(report.embed)
+    print_cluster(report.cluster, report.catch_up)
     return EXIT_OK
 
 
@@ -207,7 +56,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from flows.ingest import ingest_step
 
         report = ingest_step(settings, due_only=args.due_only, force=args.force)
-    _print_ingest(report)
+    print_ingest(report)
     return EXIT_OK
 
 
@@ -234,7 +83,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         from flows.run import embed_and_cluster_step
 
         result = embed_and_cluster_step(args.settings, as_of=args.as_of)
-    _print_cluster(result.cluster, result.catch_up)
+    print_cluster(result.cluster, result.catch_up)
     return EXIT_OK
 
 
@@ -248,15 +97,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"undated: {report.undated.count}, invalid UTF-8: {report.invalid_utf8.count}, "
         f"cut: {report.cut.count}"
     )
-    _print_line_problems(report)
+    print_line_problems(report)
     return EXIT_OK if report.lines == 0 or len(report.rejected) < report.lines else EXIT_FAILED
-
-
-def _print_line_problems(report: Any) -> None:
-    for number, why in list(report.rejected.items())[:10]:
-        print(f"  line {number}: {why}", file=sys.stderr)
-    for note in report.line_notes():
-        print(note, file=sys.stderr)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -274,7 +116,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         f"{report.stories} stories born, {report.merges} merges, {report.splits} splits"
     )
     if report.imported:
-        _print_line_problems(report.imported)
+        print_line_problems(report.imported)
     return EXIT_OK
 
 
