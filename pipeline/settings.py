@@ -77,6 +77,20 @@ class FetchSettings(_Section):
     min_interval_s: int = Field(5 * 60, ge=0)
     max_interval_s: int = Field(24 * 3600, ge=1)
     error_backoff_cap_s: int = Field(7 * 24 * 3600, ge=1)
+    # Full text behind teasers (README "Full text"): fetch an entry's linked page and extract its
+    # main text. off: never; auto: when the entry's text is shorter than fulltext_min_chars;
+    # always: for every new entry. A source's own `fulltext = true|false` overrides this.
+    fulltext: Literal["off", "auto", "always"] = "off"
+    fulltext_min_chars: int = Field(400, ge=0)
+    # Per page: a size cap (after gzip decoding) and, per host, a pause between page requests
+    # (a robots.txt Crawl-delay, up to 60 s, lengthens it).
+    fulltext_max_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    fulltext_delay_s: float = Field(1.0, ge=0)
+    # At most this many pages per source per run; the rest keep their feed text.
+    fulltext_max_pages: int = Field(50, ge=1)
+    # A page that gave no text or failed transiently is asked again (with its validators) at most
+    # this often, while its entry is still in the feed; an extracted page never is.
+    fulltext_retry_s: int = Field(6 * 3600, ge=0)
 
     @field_validator("user_agent")
     @classmethod
@@ -149,6 +163,10 @@ class ClusterSettings(_Section):
     time_weight: float = Field(0.05, ge=0)
     min_cluster_size: int = Field(2, ge=2)
     min_samples: int = Field(1, ge=1)
+    # Windows of up to exact_max articles compare every pair; larger ones take the sparse path
+    # (README "Speed and scaling out"): knn_neighbours candidate neighbours per article.
+    exact_max: int = Field(5000, ge=2)
+    knn_neighbours: int = Field(20, ge=10)
     # Raw embedding cosines for the two fallbacks the window clustering did not decide: a cluster
     # of new articles continues the closest live story's centroid, and a noise article attaches
     # to it. Different events of one kind (two shootings) sit at 0.64-0.79: keep these high.
@@ -177,6 +195,9 @@ class DigestSettings(_Section):
     timezone: Annotated[str, AfterValidator(check_timezone)] = "UTC"
     daily_at: Annotated[str, AfterValidator(check_time_of_day)] = "07:00"
     topics: list[WatchTopic] = Field(default_factory=list)
+    # Only stories with an article from a source of this category (or a folder inside it, such as
+    # "News/World" for "News"); `storyline digest --category` overrides it.
+    category: str | None = Field(None, min_length=1)
     timeout_s: float = Field(600, gt=0)
 
     @field_validator("topics")
@@ -200,6 +221,16 @@ class ScheduleSettings(_Section):
     digest_cron: Annotated[str, AfterValidator(check_cron)] | None = None
 
 
+class ServeSettings(_Section):
+    """The local Prefect server `storyline serve` starts when PREFECT_API_URL is unset: its address
+    (API and UI; a free port is taken if this one is in use, 0 always takes one) and whether it
+    serves Prefect's UI."""
+
+    host: str = Field("127.0.0.1", min_length=1, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")
+    port: int = Field(4200, ge=0, le=65535)
+    ui: bool = True
+
+
 # DuckDB sizes such as "2GB" or "512MiB" (a negative size would mean "no limit").
 _DUCKDB_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*[KMGT]i?B\s*$"
 
@@ -211,6 +242,31 @@ class SqlSettings(_Section):
     timeout_s: float = Field(30.0, gt=0, le=3600)
     memory_limit: str = Field("2GB", pattern=_DUCKDB_SIZE)
     max_temp_size: str = Field("4GB", pattern=_DUCKDB_SIZE)
+
+
+class WebSettings(_Section):
+    """`storyline web`, the Atom feeds and `storyline feed` (see README "Reading stories")."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # Required (or public = true) to listen on anything but a loopback address.
+    token: str | None = Field(None, min_length=16, max_length=512, pattern=r"^[\x21-\x7e]+$")
+    public: bool = False
+    # The app serves an in-memory copy of the database and copies it again once the file has been
+    # unchanged for refresh_quiet_s, or at the latest max_stale_s after it changed (when no writer
+    # holds it then); poll_s is how often it looks.
+    refresh_quiet_s: float = Field(1.0, ge=0, le=600)
+    max_stale_s: float = Field(30.0, gt=0, le=86400)
+    poll_s: float = Field(0.5, gt=0, le=60)
+    page_stories: int = Field(30, ge=1, le=500)
+    feed_entries: int = Field(50, ge=1, le=1000)
+    # Authority of the feeds' tag URIs (RFC 4151: a domain you own and a date). Changing it changes
+    # every entry id, so feed readers would show every story again.
+    tag_authority: str = Field(
+        "storyline.localhost,2026", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*,\d{4}(-\d{2}(-\d{2})?)?$"
+    )
+    # Where the web app is reachable, for links in static feed files (`storyline feed`).
+    base_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
 
 
 def _config_path() -> Path:
@@ -256,7 +312,9 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     sql: SqlSettings = Field(default_factory=SqlSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,134 @@
+"""Large windows: the sparse path (candidate neighbours, components, graph linkage) and the exact one.
+
+Windows above ``exact_max`` articles never build an n x n matrix. These cases pin down what
+that path promises: where it sees every pair it is the exact path, on clear stories it finds
+the same stories with only k neighbours per article, and it is deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from pipeline.settings import ClusterSettings
+from pipeline.stories.cluster import ClusterParams, cluster_window
+from pipeline.stories.dense import _average_linkage
+from pipeline.stories.graph_link import graph_average_linkage
+from pipeline.stories.neighbours import knn
+from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS
+
+T0 = 1_717_200_000.0
+SPARSE = ClusterParams(exact_max=1)
+
+
+def _stories(
+    n_stories: int, seed: int, dim: int = 48
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Stories of 1-40 articles around their own centres, with their own words, over four days."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.zipf(1.8, size=n_stories), 40)
+    truth = np.repeat(np.arange(n_stories), sizes)
+    centres = rng.normal(size=(n_stories, dim))
+    vecs = centres[truth] + rng.normal(scale=0.5, size=(len(truth), dim))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    vocab = [f"w{k}" for k in range(5000)]
+    texts = [
+        " ".join(vocab[(s * 7 + int(w)) % 5000] for w in rng.integers(0, 12, size=30)) + " Report."
+        for s in truth
+    ]
+    times = T0 + rng.uniform(0, 4 * 86400.0, size=n_stories)[truth] + rng.exponential(3600.0, size=len(truth))
+    return vecs, texts, times, truth
+
+
+def test_seeing_every_pair_the_sparse_path_is_the_exact_path() -> None:
+    vecs, texts, times, _ = _stories(60, seed=1)
+    exact = cluster_window(vecs, texts, times)
+    all_pairs = dataclasses.replace(SPARSE, knn_neighbours=len(vecs))
+    # However the components are batched into matrices: alone, a few together, all in one.
+    for batch in (1, 64, 10**6):
+        sparse = cluster_window(vecs, texts, times, dataclasses.replace(all_pairs, dense_batch=batch))
+        np.testing.assert_array_equal(exact, sparse)
+    assert exact.max() > 5  # many stories, so many components
+
+
+def test_with_twenty_neighbours_per_article_the_same_stories_are_found() -> None:
+    vecs, texts, times, _ = _stories(120, seed=2)
+    assert len(vecs) > 200  # more articles than candidates per article
+    exact = cluster_window(vecs, texts, times)
+    sparse = cluster_window(vecs, texts, times, SPARSE)
+    np.testing.assert_array_equal(exact, sparse)
+
+
+def test_the_sparse_path_is_deterministic_on_an_index_too() -> None:
+    vecs, texts, times, _ = _stories(300, seed=3)
+    # Above knn_exact_max the neighbours come from an IVF index trained on the window.
+    params = dataclasses.replace(SPARSE, knn_exact_max=100)
+    first = cluster_window(vecs, texts, times, params)
+    second = cluster_window(vecs.copy(), list(texts), times.copy(), params)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, cluster_window(vecs, texts, times, SPARSE))
+
+
+def test_components_too_big_for_a_matrix_are_linked_on_their_edges() -> None:
+    vecs, texts, times, truth = _stories(80, seed=4)
+    exact = cluster_window(vecs, texts, times)
+    graph = cluster_window(vecs, texts, times, dataclasses.replace(SPARSE, dense_max=2))
+    # Without HDBSCAN cores and with k neighbours, the stories are still the stories.
+    assert adjusted_rand_score(exact, graph) > 0.95
+    assert adjusted_rand_score(truth, graph) > 0.95
+
+
+def _groups(labels: np.ndarray) -> set[frozenset[int]]:
+    """The groups of two or more articles a labelling makes."""
+    out = {frozenset(np.flatnonzero(labels == v).tolist()) for v in set(labels.tolist()) if v >= 0}
+    return {g for g in out if len(g) > 1}
+
+
+def test_graph_linkage_with_every_edge_is_average_linkage() -> None:
+    rng = np.random.default_rng(5)
+    sim = np.corrcoef(rng.normal(size=(40, 6))).astype(np.float32)
+    i, j = np.triu_indices(40, k=1)
+    graph = graph_average_linkage(np.arange(40), i, j, sim[i, j], 0.3)
+    dense = _average_linkage(sim, np.full(40, -1), 0.3)
+    assert _groups(graph) == _groups(dense)
+    assert len(_groups(graph)) > 1
+
+
+def test_neighbours_exclude_the_article_itself_and_the_index_finds_the_exact_ones() -> None:
+    vecs, _, _, _ = _stories(300, seed=6)
+    exact_idx, exact_sim = knn(vecs, 10, exact_max=10**9)
+    assert not (exact_idx == np.arange(len(vecs))[:, None]).any()
+    assert np.all(np.diff(exact_sim, axis=1) <= 1e-6)  # best first
+    ivf_idx, _ = knn(vecs, 10, exact_max=100, nprobe=64)
+    recall = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(exact_idx.tolist(), ivf_idx.tolist(), strict=True)]
+    )
+    assert recall > 0.95
+
+
+def test_window_size_switch_is_a_setting() -> None:
+    params = ClusterParams.from_settings(ClusterSettings(exact_max=300, knn_neighbours=30))
+    assert (params.exact_max, params.knn_neighbours) == (300, 30)
+    with pytest.raises(ValueError):
+        ClusterSettings(knn_neighbours=5)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from pipeline.embed.base import load_model
+    from pipeline.embed.torch_fp32 import embed_texts
+
+    texts = FLOOD_REPORTS + RATE_RISE_REPORTS
+    return embed_texts(load_model(), texts, max_tokens=128), texts, T0 + np.arange(len(texts)) * 3 * 3600.0
+
+
+@pytest.mark.slow
+def test_real_articles_cluster_the_same_on_both_paths(embedded) -> None:
+    vectors, texts, times = embedded
+    for when in (times, None):
+        np.testing.assert_array_equal(
+            cluster_window(vectors, texts, when), cluster_window(vectors, texts, when, SPARSE)
+        )
