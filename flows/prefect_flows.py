@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.backfill import BackfillReport, catch_up_step
@@ -25,7 +25,12 @@ from flows.digest import DigestResult, artifact_key, day_before_today, digest_st
 from flows.embed import EmbedReport, embed_step, encode_texts
 from flows.ingest import IngestReport, ingest_step
 from flows.run import ClusterPass, RunReport
+from flows.runtime import send_step_logs_to_runs
 from pipeline.settings import ConfigError, EmbedSettings, Settings, load_settings
+
+# The steps' own INFO lines (each source fetched or failed, articles stored, ...) go to the run's
+# log in Prefect's UI; the terminal stays at WARNING unless -v.
+send_step_logs_to_runs()
 
 # --- ingest -------------------------------------------------------------------------------------
 
@@ -43,10 +48,17 @@ def ingest_flow(
 ) -> IngestReport:
     """Fetch the sources (all enabled ones, or only those due), store what is new."""
     settings = settings or load_settings()
-    report = ingest_task(settings, due_only, force)
-    get_run_logger().info(
-        "ingest: %d sources, %d new articles, %d failed",
-        report.sources_total, report.new_articles, report.sources_failed,
+    report = ingest_task(settings, due_only, force)  # the step logs each source and a summary
+    if not report.sources_total and not report.deferred:
+        return report  # nothing was due: no row for the health history
+    create_table_artifact(
+        key="ingest-summary",
+        table=[{
+            "sources": report.sources_total, "ok": report.sources_ok, "unchanged": report.sources_unchanged,
+            "failed": report.sources_failed, "deferred": len(report.deferred),
+            "new articles": report.new_articles, "duplicates": report.duplicates,
+        }],
+        description=f"Ingest run {report.run_id}: sources fetched and articles stored",
     )  # fmt: skip
     return report
 
@@ -128,11 +140,27 @@ def cluster_task(settings: Settings, as_of: datetime | None = None) -> ClusterRe
 def cluster_flow(settings: Settings | None = None, as_of: datetime | None = None) -> ClusterReport:
     settings = settings or load_settings()
     report = cluster_task.with_options(timeout_seconds=settings.cluster.timeout_s)(settings, as_of)
+    if report.skipped:
+        get_run_logger().info("cluster: nothing new since the last cluster run, nothing decided")
+        return report
     get_run_logger().info(
-        "cluster: %d window articles, %d stories touched, %d new, %.0f%% unassigned",
-        report.window_articles, report.stories_touched, report.new_stories, 100 * report.unassigned_share,
+        "cluster: %d window articles, %d stories touched, %d new, %d merged, %d split, %.0f%% unassigned",
+        report.window_articles, report.stories_touched, report.new_stories, report.merges, report.splits,
+        100 * report.unassigned_share,
     )  # fmt: skip
+    create_table_artifact(key="cluster-summary", table=cluster_summary(report), description=(
+        f"Cluster run {report.run_id} at {report.as_of:%Y-%m-%d %H:%M} UTC: the pipeline's health"
+    ))  # fmt: skip
     return report
+
+
+def cluster_summary(report: ClusterReport) -> list[dict[str, Any]]:
+    """One cluster run's counts as the one row of its table artifact (``cluster-summary``)."""
+    return [{
+        "window articles": report.window_articles, "stories touched": report.stories_touched,
+        "stories new": report.new_stories, "merged": report.merges, "split": report.splits,
+        "share without a story": f"{100 * report.unassigned_share:.0f}%",
+    }]  # fmt: skip
 
 
 @flow(name="embed-and-cluster")
@@ -178,9 +206,18 @@ def digest_flow(
     result = digest_task.with_options(timeout_seconds=settings.digest.timeout_s)(
         settings, day, topic, out_dir
     )
+    get_run_logger().info("digest: %d stories for %s in %s", result.stories, result.day, result.html_path)
     create_markdown_artifact(
         key=artifact_key(result, topic),
         markdown=result.markdown,
-        description=f"Storyline digest for {result.day}",
+        description=digest_artifact_description(result),
     )
     return result
+
+
+def digest_artifact_description(result: DigestResult) -> str:
+    """The digest artifact's description (Markdown, shown above it in the UI): a link to the HTML
+    file written beside the Markdown (file://: browsers open it from the address bar, not from a
+    click on an http:// page), and its path."""
+    html = Path(result.html_path).resolve()
+    return f"Storyline digest for {result.day}. HTML digest: [{html.name}]({html.as_uri()}) — `{html}`"
