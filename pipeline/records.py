@@ -18,6 +18,13 @@ class Source:
     name: str
     url: str
     language: str | None = None
+    # A folder of the sources file or an OPML export ("News", "News/World"); filters the digest.
+    category: str | None = None
+    # A feed that lists many publishers' items (Google News): each item counts for its publisher.
+    aggregator: bool = False
+    # Fetch each entry's linked page for its full text: True always, False never, None as
+    # fetch.fulltext says.
+    fulltext: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class FeedEntry:
     content: str | None
     published_at: datetime | None
     author: str | None = None
+    # The item's real publisher, as an aggregator names it (RSS <source url="...">Name</source>).
+    publisher: str | None = None
 
 
 @dataclass
@@ -110,3 +119,8 @@ class Article:
     content_hash: str = ""
     # Set when this article is a syndicated/near-identical copy of an older one.
     duplicate_of: str | None = None
+    # The configured source (sources.name) it was fetched through; differs from ``source`` when an
+    # aggregator's item counts for its publisher. None for imported articles.
+    via_feed: str | None = None
+    # Where the text came from: "feed" (the entry itself) or "page" (extracted from the linked page).
+    text_source: str = "feed"

@@ -28,6 +28,8 @@ class LabelInput:
     published: list[datetime]
     is_duplicate: list[bool]
     vectors: np.ndarray
+    # Each article's language (ISO 639-1), for its stop words; None when unknown.
+    languages: list[str | None] | None = None
 
 
 def label_inputs(con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence[str]) -> list[LabelInput]:
@@ -38,7 +40,7 @@ def label_inputs(con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence
         f"""
         SELECT s.story_id, s.article_count, s.labelled_count, s.headline, a.article_id, a.title,
                a.title || '. ' || left(a.text, {DOC_CHARS}) AS doc, a.effective_at,
-               a.duplicate_of IS NOT NULL AS is_duplicate, e.vector
+               a.duplicate_of IS NOT NULL AS is_duplicate, a.language, e.vector
         FROM stories s
         JOIN story_articles sa ON sa.story_id = s.story_id
         JOIN articles a ON a.article_id = sa.article_id
@@ -68,6 +70,7 @@ def label_inputs(con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence
                 published=[from_db_time(t) or OLDEST for t in cols["effective_at"][start:i]],
                 is_duplicate=cols["is_duplicate"][start:i],
                 vectors=vectors[start:i],
+                languages=cols["language"][start:i],
             )
         )
         start = i
@@ -76,9 +79,16 @@ def label_inputs(con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence
 
 def contrast_docs(con: duckdb.DuckDBPyConnection, seen_since: datetime) -> dict[str, list[str]]:
     """Documents of the live stories seen since a time: the 'rest' that keywords stand out against."""
+    return contrast_docs_with_languages(con, seen_since)[0]
+
+
+def contrast_docs_with_languages(
+    con: duckdb.DuckDBPyConnection, seen_since: datetime
+) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
+    """``contrast_docs``, and each document's language in the same order."""
     rows = con.execute(
         f"""
-        SELECT sa.story_id, a.title || '. ' || left(a.text, {DOC_CHARS})
+        SELECT sa.story_id, a.title || '. ' || left(a.text, {DOC_CHARS}), a.language
         FROM stories s JOIN story_articles sa USING (story_id) JOIN articles a USING (article_id)
         WHERE s.status = 'live' AND s.last_seen >= ?
         ORDER BY sa.story_id, a.article_id
@@ -86,9 +96,11 @@ def contrast_docs(con: duckdb.DuckDBPyConnection, seen_since: datetime) -> dict[
         [to_db_time(seen_since)],
     ).fetchall()
     docs: dict[str, list[str]] = {}
-    for story_id, doc in rows:
+    languages: dict[str, list[str | None]] = {}
+    for story_id, doc, language in rows:
         docs.setdefault(story_id, []).append(doc)
-    return docs
+        languages.setdefault(story_id, []).append(language)
+    return docs, languages
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], now:
     for s in sources:
         con.execute(
             """
-            INSERT INTO sources (name, url, config_url, language, added_at) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO sources (name, url, config_url, language, category, aggregator, added_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (name) DO UPDATE SET
                 url = CASE WHEN sources.config_url = excluded.config_url THEN sources.url
                            ELSE excluded.url END,
@@ -50,9 +51,11 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], now:
                                      THEN sources.last_modified END,
                 body_hash = CASE WHEN sources.config_url = excluded.config_url THEN sources.body_hash END,
                 config_url = excluded.config_url,
-                language = excluded.language
+                language = excluded.language,
+                category = excluded.category,
+                aggregator = excluded.aggregator
             """,
-            [s.name, s.url, s.url, s.language, to_db_time(now)],
+            [s.name, s.url, s.url, s.language, s.category, s.aggregator, to_db_time(now)],
         )
     if names:
         con.execute(
@@ -66,13 +69,13 @@ def load_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRow]:
     rows = con.execute(
         """
         SELECT name, url, language, etag, last_modified, body_hash, enabled,
-               consecutive_failures, next_fetch_at, ttl_minutes, retry_after_until
+               consecutive_failures, next_fetch_at, ttl_minutes, retry_after_until, category, aggregator
         FROM sources ORDER BY name
         """
     ).fetchall()
     return [
         SourceRow(
-            source=Source(name=r[0], url=r[1], language=r[2]),
+            source=Source(name=r[0], url=r[1], language=r[2], category=r[11], aggregator=bool(r[12])),
             state=FetchState(etag=r[3], last_modified=r[4], body_hash=r[5]),
             enabled=bool(r[6]),
             consecutive_failures=int(r[7]),
@@ -165,3 +168,11 @@ def ensure_import_sources(con: duckdb.DuckDBPyConnection, names: Iterable[str], 
             """,
             [name, to_db_time(now)],
         )
+
+
+def categories(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The categories of the sources, sorted (what `digest --category` can name)."""
+    rows = con.execute(
+        "SELECT DISTINCT category FROM sources WHERE category IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]

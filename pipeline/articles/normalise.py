@@ -11,6 +11,8 @@ from typing import Any
 
 from pipeline.articles.clean import clean_text, html_to_text
 from pipeline.articles.identity import article_id, canonical_url, content_hash
+from pipeline.articles.language import detect_language
+from pipeline.articles.publisher import is_aggregator, publisher_of, strip_outlet_suffix
 from pipeline.records import Article, FeedEntry, ParsedFeed, Source
 
 # Dates this far past the fetch time are wrong clocks or time zones, not scheduled news.
@@ -197,6 +199,7 @@ def entries_to_articles(
     articles: list[Article] = []
     seen: set[str] = set()
     dropped = 0
+    aggregator = is_aggregator(feed.entries, source.aggregator)
     for d in drafts:
         guid = d.entry.guid if d.entry.guid not in ambiguous else None
         canonical = None if d.index in text_keyed else d.canonical
@@ -205,19 +208,22 @@ def entries_to_articles(
             dropped += 1
             continue
         seen.add(aid)
+        # Ids stay keyed by the feed: a better reading of who published an item never re-keys it.
+        publisher, title = publisher_of(d.entry, d.title, aggregator=aggregator)
         articles.append(
             Article(
                 article_id=aid,
-                source=source.name,
-                title=d.title,
+                source=publisher or source.name,
+                title=title,
                 text=d.text,
                 url=d.entry.link,
                 canonical_url=d.canonical,
                 published_at=d.published_at,
                 fetched_at=fetched_at,
                 guid=d.entry.guid,
-                language=source.language,
+                language=source.language or detect_language(title, d.text),
                 content_hash=content_hash(d.given_title, d.text),
+                via_feed=source.name,
             )
         )
     if dropped:
@@ -260,18 +266,6 @@ _REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
 def _short(value: Any) -> str:
     """A value as it would be written in Python, shortened (a record can hold anything)."""
     return _REPR.repr(value)
-
-
-def strip_outlet_suffix(title: str, outlet: str | None) -> str:
-    """A headline without the " - Outlet" (or " | Outlet") that aggregators such as Google News
-    append: it is the same for every headline of an outlet and pulls unrelated ones together."""
-    if not outlet or not title:
-        return title
-    for sep in (" - ", " | ", " – ", " — "):
-        suffix = sep + outlet
-        if title.casefold().endswith(suffix.casefold()) and len(title) > len(suffix):
-            return title[: -len(suffix)].rstrip()
-    return title
 
 
 @dataclass
@@ -353,6 +347,6 @@ def article_from_record(
         published_at=published,
         fetched_at=imported_at,
         external_id=external_id,
-        language=language,
+        language=language or detect_language(title, text),
         content_hash=content_hash(given_title, text),
     )

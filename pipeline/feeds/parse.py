@@ -20,6 +20,7 @@ import re
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -286,7 +287,21 @@ def _entry(e: Any) -> FeedEntry:
         content=_text(max(contents, key=len)) if contents else None,
         published_at=published,
         author=_text(e.get("author")),
+        publisher=_publisher(e.get("source")),
     )
+
+
+def _publisher(source: Any) -> str | None:
+    """The publisher an aggregator names for an item: RSS <source url="...">Name</source> (Atom's
+    <source> carries the original feed's title); its host when the element has no text."""
+    if not isinstance(source, dict):
+        return None
+    name = _text(source.get("title"))
+    if name:
+        return " ".join(name.split())[:200]
+    href = _text(source.get("href"))
+    host = urlsplit(href).hostname if href else None
+    return host.removeprefix("www.") if host else None
 
 
 def _ttl(value: Any) -> int | None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pipeline.records import Source
 from pipeline.settings import ConfigError
 
-ENTRY_KEYS = ("name", "url", "language")
+ENTRY_KEYS = ("name", "url", "language", "category", "aggregator", "fulltext")
 _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*sources[ \t]*\]\]", re.MULTILINE)
 
 
@@ -32,7 +32,13 @@ def normalise_name(name: str) -> str:
     return " ".join(name.split())
 
 
-def _same_url_key(url: str) -> str:
+def normalise_category(category: str | None) -> str | None:
+    """A category as stored: folder names joined by "/", each normalised like a name; None if empty."""
+    parts = [normalise_name(part) for part in (category or "").split("/")]
+    return "/".join(p for p in parts if p) or None
+
+
+def same_url_key(url: str) -> str:
     """Two URLs that fetch the same feed: scheme and host compared without case."""
     parts = urlsplit(url)
     if parts.scheme.lower() in ("http", "https"):
@@ -91,6 +97,14 @@ def load_sources_file(path: Path) -> list[Source]:
             )
         if language is not None and not isinstance(language, str):
             raise ConfigError(f"{path}: source {name!r}: 'language' must be a string such as \"en\"")
+        category, aggregator = entry.get("category"), entry.get("aggregator", False)
+        if category is not None and not isinstance(category, str):
+            raise ConfigError(f"{path}: source {name!r}: 'category' must be a string such as \"World\"")
+        if not isinstance(aggregator, bool):
+            raise ConfigError(f"{path}: source {name!r}: 'aggregator' must be true or false")
+        fulltext = entry.get("fulltext")
+        if fulltext is not None and not isinstance(fulltext, bool):
+            raise ConfigError(f"{path}: source {name!r}: 'fulltext' must be true or false")
         name = normalise_name(name)
         first = by_name.setdefault(name.casefold(), (i, name))
         if first[0] != i:
@@ -99,11 +113,20 @@ def load_sources_file(path: Path) -> list[Source]:
                 "(names are compared ignoring case and extra spaces); give each source its own name"
             )
         resolved = _resolve(url.strip(), path.parent)
-        first = by_url.setdefault(_same_url_key(resolved), (i, name))
+        first = by_url.setdefault(same_url_key(resolved), (i, name))
         if first[0] != i:
             raise ConfigError(
                 f"{path}: {where(i)} {name!r} has the same url as {where(first[0])} {first[1]!r} "
                 f"({url.strip()}); list each feed once"
             )
-        sources.append(Source(name=name, url=resolved, language=(language or "").strip() or None))
+        sources.append(
+            Source(
+                name=name,
+                url=resolved,
+                language=(language or "").strip() or None,
+                category=normalise_category(category),
+                aggregator=aggregator,
+                fulltext=fulltext,
+            )
+        )
     return sources

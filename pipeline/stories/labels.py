@@ -7,7 +7,7 @@ copies repeat someone else's headline, and the earliest original credits the
 outlet that broke the story.
 
 Keywords: class-based TF-IDF as BERTopic defines it, computed here so the
-tokenisation is ours (no numbers, English stop words, unigrams and bigrams
+tokenisation is ours (no numbers, stop words of each article's language, unigrams and bigrams
 that never span punctuation). Each story is one "class" (all its articles
 joined); a term scores
 
@@ -25,25 +25,14 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache
 
 import numpy as np
+
+from pipeline.stories.stop_words import stop_words
 
 # Cosines within this margin of the best count as equally central: embedding
 # noise is larger than that, and the earliest original is the better credit.
 NEAR_TIE_COSINE = 0.02
-
-# Words that carry no story information in news copy, on top of sklearn's list.
-_NEWS_STOP_WORDS = frozenset(
-    {
-        "said", "says", "say", "told", "according", "new", "year", "years", "week",
-        "today", "yesterday", "tomorrow", "monday", "tuesday", "wednesday", "thursday",
-        "friday", "saturday", "sunday", "mr", "mrs", "ms", "dr", "just", "like", "also",
-        "percent", "including", "people", "time", "day", "days", "read", "more",
-    }
-)  # fmt: skip
-# sklearn's list holds words that are news topics in their own right.
-_NEWS_WORDS = frozenset({"fire", "bill", "interest", "system", "computer", "front", "move", "call"})
 
 # Bigrams never cross sentence or clause punctuation ("summit. Leaders" is not a phrase).
 _SEGMENT_BREAK = re.compile(r"[.,;:!?()\[\]{}\"“”«»|/\\\n\r\t–—]+")
@@ -98,7 +87,12 @@ def representative_index(
     return min(near, key=lambda i: (_as_utc(published[i]) or far_future, i))
 
 
-def ctfidf_keywords(docs_by_story: Mapping[str, Sequence[str]], top_n: int = 5) -> dict[str, list[str]]:
+def ctfidf_keywords(
+    docs_by_story: Mapping[str, Sequence[str]],
+    top_n: int = 5,
+    *,
+    languages: Mapping[str, Sequence[str | None]] | None = None,
+) -> dict[str, list[str]]:
     """Top keywords per story by class-based TF-IDF against the other stories.
 
     Every story in the mapping is one class, so pass all live stories at once:
@@ -107,7 +101,9 @@ def ctfidf_keywords(docs_by_story: Mapping[str, Sequence[str]], top_n: int = 5) 
     In a story of several articles, terms at least two articles share come
     before terms of a single article. A term whose words are all shown already
     is skipped; a phrase replaces a chosen word of it when it occurs nearly as
-    often. Keywords keep their most frequent original casing.
+    often. Keywords keep their most frequent original casing. ``languages``, per
+    story parallel to its documents, picks each document's stop words (English
+    for a missing or unknown language; see ``stop_words``).
     """
     counts: dict[str, Counter[str]] = {}
     doc_freq: dict[str, Counter[str]] = {}
@@ -116,8 +112,9 @@ def ctfidf_keywords(docs_by_story: Mapping[str, Sequence[str]], top_n: int = 5) 
     for story_id, docs in docs_by_story.items():
         story_counts: Counter[str] = Counter()
         story_df: Counter[str] = Counter()
-        for doc in docs:
-            terms = _terms(doc or "")
+        langs = (languages or {}).get(story_id) or ()
+        for i, doc in enumerate(docs):
+            terms = _terms(doc or "", stop_words(langs[i] if i < len(langs) else None))
             for term, shown in terms:
                 story_counts[term] += 1
                 surface[term][shown] += 1
@@ -240,16 +237,6 @@ def needs_relabel(old_count: int, new_count: int) -> bool:
     return change >= needed
 
 
-@cache
-def stop_words() -> frozenset[str]:
-    """sklearn's English stop words, adjusted for news copy."""
-    # Imported here: scikit-learn takes most of a second to import, and the CLI's
-    # digest path never needs it.
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return (frozenset(ENGLISH_STOP_WORDS) - _NEWS_WORDS) | _NEWS_STOP_WORDS
-
-
 def _normalise_rows(vecs: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -263,7 +250,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _terms(text: str) -> list[tuple[str, str]]:
+def _terms(text: str, stop: frozenset[str]) -> list[tuple[str, str]]:
     """(folded term, original form) for the unigrams and bigrams of one text."""
     out: list[tuple[str, str]] = []
     for segment in _SEGMENT_BREAK.split(text):
@@ -271,7 +258,7 @@ def _terms(text: str) -> list[tuple[str, str]]:
         for match in _TOKEN.finditer(segment):
             shown = _POSSESSIVE.sub("", match.group())
             folded = shown.casefold().replace("’", "'")
-            if _keep(folded):
+            if _keep(folded, stop):
                 out.append((folded, shown))
                 if run:
                     prev_folded, prev_shown = run[-1]
@@ -283,8 +270,8 @@ def _terms(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _keep(token: str) -> bool:
-    if len(token) < 2 or token in stop_words():
+def _keep(token: str, stop: frozenset[str]) -> bool:
+    if len(token) < 2 or token in stop:
         return False
     if token.partition("'")[2] in _CONTRACTION_TAILS:
         return False
