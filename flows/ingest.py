@@ -27,14 +27,17 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from flows.fulltext import fetch_pages, page_counts
 from flows.shared import ArticleWriter, database, recorded_run
 from pipeline.articles.normalise import entries_to_articles
 from pipeline.feeds.fetch import fetch_source, is_transient, make_client
+from pipeline.feeds.pages import PageFetch
 from pipeline.feeds.parse import parse_feed
 from pipeline.feeds.schedule import next_fetch_at, retry_after_until
 from pipeline.feeds.sources import load_sources_file
 from pipeline.records import Article, FetchResult, Source
 from pipeline.settings import Settings
+from storage import pages as page_store
 from storage import sources
 from storage.convert import utcnow
 from storage.db import transaction
@@ -52,6 +55,8 @@ class SourceOutcome:
     entries: int | None = None
     warning: str | None = None
     ttl_minutes: int | None = None
+    # Article pages fetched for full text (flows.fulltext), written in the source's transaction.
+    pages: list[PageFetch] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +71,8 @@ class IngestReport:
     failures: dict[str, str] = field(default_factory=dict)
     # Sources not fetched because their server asked us to wait (Retry-After) until then.
     deferred: dict[str, datetime] = field(default_factory=dict)
+    # Article pages fetched for full text, by outcome (extracted, no_text, error, ...).
+    pages: dict[str, int] = field(default_factory=dict)
 
 
 _host_locks: dict[str, threading.BoundedSemaphore] = {}
@@ -175,6 +182,8 @@ def store_outcomes(
             result = outcome.result
             with transaction(con):
                 stored = writer.store(outcome.articles)
+                page_store.record_page_fetches(con, outcome.pages)
+                page_store.upgrade_texts(con, outcome.articles)
                 failures = outcome.row.consecutive_failures + 1 if result.failed else 0
                 sources.record_fetch(
                     con,
@@ -195,6 +204,8 @@ def store_outcomes(
                     retry_after_until=retry_after_until(result, now, settings.fetch),
                 )
             report.new_articles += stored.inserted
+            for status, count in page_counts(outcome.pages).items():
+                report.pages[status] = report.pages.get(status, 0) + count
             report.duplicates += stored.duplicates
             if result.failed:
                 report.sources_failed += 1
@@ -261,6 +272,7 @@ def ingest_step(
     with recorded_run(settings, "ingest") as run:
         rows, deferred = prepare(settings, source_list, due_only=due_only, force=force, now=now)
         outcomes = fetch_all(rows, settings, now, progress=progress)
+        outcomes = fetch_pages(settings, outcomes, source_list, host_slot=_host_slot)
         report = store_outcomes(settings, run.run_id, outcomes, now=now)
         report.deferred = deferred
         run.stats = report.__dict__

@@ -31,6 +31,8 @@ _ARTICLE_SCHEMA = pa.schema(
         ("fingerprint", pa.uint64()),
         ("duplicate_of", pa.string()),
         ("run_id", pa.int64()),
+        ("via_feed", pa.string()),
+        ("text_source", pa.string()),
     ]
 )
 
@@ -126,6 +128,8 @@ def insert_articles(
                 "fingerprint": fps.get(a.article_id),
                 "duplicate_of": a.duplicate_of,
                 "run_id": run_id,
+                "via_feed": a.via_feed,
+                "text_source": a.text_source,
             }
             for a in fresh
         ],

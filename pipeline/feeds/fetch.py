@@ -94,11 +94,14 @@ def fetch_source(
     base_dir: Path | None = None,
     now: datetime | None = None,
     resolve: Resolver | None = None,
+    public_only: bool = False,
 ) -> FetchResult:
     """Fetch a source's feed. Never raises: failures are results with status "error".
 
     ``resolve`` replaces the system resolver for the redirect checks (tests use it
-    to make a local server's address count as public).
+    to make a local server's address count as public). ``public_only``: every
+    connection, the first included, goes to public addresses only (for URLs taken
+    from feed content, such as article pages; refused otherwise as blocked_redirect).
     """
     started_at = now or datetime.now(UTC)
     clock = time.monotonic()
@@ -109,7 +112,7 @@ def fetch_source(
         if scheme in ("http", "https"):
             if not _host(url):
                 raise FetchError("invalid_url", f"{url!r} has no host name")
-            _fetch_http(url, state, settings, client, result, resolve or resolve_host)
+            _fetch_http(url, state, settings, client, result, resolve or resolve_host, public_only)
         elif scheme == "file" or (url and len(scheme) <= 1):
             # len(scheme) == 1: a Windows drive letter, i.e. a local path.
             fetch_file(url, scheme, state, settings, base_dir, result)
@@ -141,11 +144,14 @@ def _fetch_http(
     client: httpx.Client | None,
     result: FetchResult,
     resolve: Resolver,
+    only_public: bool = False,
 ) -> None:
     own_client = client is None
     http = client or make_client(settings)
     try:
         with request_deadline(settings.deadline_s, resolve):
+            if only_public:
+                require_public()
             try:
                 _follow(http, url, state, settings, result, resolve)
             except httpx.TimeoutException as exc:
