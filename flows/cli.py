@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli_parser import build_parser
+from flows.cli_reading import cmd_feed, cmd_search, cmd_web
 from flows.cli_reports import print_cluster, print_embed, print_ingest, print_line_problems
 from flows.runtime import configure_environment
 
@@ -163,6 +164,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
+    if args.action is not None:
+        return _sources_opml(args)
     from flows.output import print_json, print_table
     from flows.shared import database
     from storage.sources import source_health
@@ -178,7 +181,31 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sources_opml(args: argparse.Namespace) -> int:
+    from flows.sources_command import export_opml, import_opml, print_import
+
+    sources_file = Path(args.settings.sources)
+    if args.action == "import":
+        if args.file is None:
+            print("storyline: usage: storyline sources import FILE.opml", file=sys.stderr)
+            return EXIT_USAGE
+        print_import(import_opml(args.file, args.into or sources_file))
+        return EXIT_OK
+    if args.file is not None:
+        print(f"storyline: sources export takes no file argument (use --opml {args.file})", file=sys.stderr)
+        return EXIT_USAGE
+    written, left_out = export_opml(sources_file, args.opml)
+    skipped = f"; left out {len(left_out)} local files" if left_out else ""
+    # With the OPML on standard output, the count goes to stderr so the output stays one document.
+    report = sys.stderr if args.opml is None else sys.stdout
+    print(f"exported {written} feeds to {args.opml or 'standard output'}{skipped}", file=report)
+    return EXIT_OK
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
+    if args.category is not None:
+        # Through the settings, so the Prefect flow and the plain step see it alike.
+        args.settings.digest.category = args.category.strip() or None
     if args.prefect:
         from flows.prefect_flows import digest_flow
 
@@ -221,6 +248,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "digest": cmd_digest,
     "export": cmd_export,
     "serve": cmd_serve,
+    "web": cmd_web,
+    "search": cmd_search,
+    "feed": cmd_feed,
 }
 
 
@@ -269,10 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        print(
-            "storyline: interrupted (the run is recorded as interrupted; nothing half-written)",
-            file=sys.stderr,
-        )
+        recorded = " (the run is recorded as interrupted; nothing half-written)"
+        print(f"storyline: interrupted{recorded if args.command in STEP_COMMANDS else ''}", file=sys.stderr)
         exit_now(130)
         return 130
     except Exception as exc:

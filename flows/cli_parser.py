@@ -6,6 +6,8 @@ import argparse
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from flows.cli_reading_parser import add_reading_commands
+
 # Dates a news archive can hold; far outside them date arithmetic overflows (year 1, year 9999).
 FIRST_YEAR, LAST_YEAR = 1900, 2999
 
@@ -110,18 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the query after this long (default: the sql.timeout_s setting, 30 s); "
         "writers wait for readers, so keep it short",
     )
-    p = sub.add_parser("sources", help="health of every source: failing since when, why, next attempt")
-    _common(p)
+    p = sub.add_parser(
+        "sources",
+        help="health of every source (failing since when, why, next attempt); import/export OPML",
+        description="Without an action: the health of every source. `import FILE.opml` adds an OPML "
+        "file's feeds to the sources file; `export` writes the sources file as OPML.",
+    )
+    p.add_argument("action", nargs="?", choices=["import", "export"], help="import or export OPML")
+    p.add_argument("file", nargs="?", type=Path, help="the OPML file to import")
+    _common(p, sources=True)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--into", type=Path, help="import: the sources file to add to (default: --sources)")
+    p.add_argument("--opml", type=Path, help="export: write OPML to this file (default: standard output)")
 
     p = sub.add_parser("digest", help="write the daily digest (HTML + Markdown)")
     _common(p)
     p.add_argument("--date", type=_parse_day, help="day to report (default: today, in the digest timezone)")
     p.add_argument("--topic", help="only stories of this watch topic")
+    p.add_argument("--category", help="only stories with an article from a source of this category")
     p.add_argument("--out", type=Path, help="output folder (default: digests/)")
     p = sub.add_parser("export", help="write every table and view as Parquet for long analysis")
     p.add_argument("dir", type=Path)
     _common(p)
     p = sub.add_parser("serve", help="run the ingest, cluster and digest schedules until stopped")
     _common(p, sources=True)
+    add_reading_commands(sub, _common, _parse_day)
     return parser

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flows.briefing import refresh_briefs
 from flows.labelling import relabel_stories
 from flows.shared import database, recorded_run
 from pipeline.embed.base import embed_input
@@ -187,6 +188,10 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
                 lineage=update.lineage,
                 retired=update.retired,
             )
-            relabel_stories(con, model, sorted({c.to_story for c in update.changes}))
+            touched = sorted({c.to_story for c in update.changes})
+            relabel_stories(con, model, touched)
+            refresh_briefs(
+                con, touched, timezone=settings.digest.timezone, seen_since=start - gate, now=now
+            )
             run.finish(con, report.__dict__ | {"unassigned_share": report.unassigned_share})
     return report

@@ -27,6 +27,9 @@ class DigestRow:
     effective_at: datetime
     is_duplicate: bool
     summary: str
+    language: str | None = None
+    # The category of the configured source the article came through (None: none, or imported).
+    category: str | None = None
 
 
 def stories_of_day(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[DigestRow]:
@@ -39,11 +42,13 @@ def stories_of_day(con: duckdb.DuckDBPyConnection, start: datetime, end: datetim
         )
         SELECT s.story_id, s.headline, s.keywords, s.first_seen, a.article_id, a.title, a.source,
                coalesce(a.url, a.canonical_url), a.effective_at, a.duplicate_of IS NOT NULL,
-               left(a.text, {SUMMARY_CHARS})
+               left(a.text, {SUMMARY_CHARS}), a.language, src.category
         FROM day_stories d
         JOIN stories s ON s.story_id = d.story_id AND s.status = 'live'
         JOIN story_articles sa ON sa.story_id = s.story_id
         JOIN articles a ON a.article_id = sa.article_id
+        -- The feed it came through: an aggregator's item has its publisher as source.
+        LEFT JOIN sources src ON src.name = coalesce(a.via_feed, a.source)
         WHERE a.effective_at < ?
         ORDER BY s.story_id, a.effective_at, a.article_id
         """,
@@ -62,6 +67,8 @@ def stories_of_day(con: duckdb.DuckDBPyConnection, start: datetime, end: datetim
             effective_at=from_db_time(r[8]) or start,
             is_duplicate=bool(r[9]),
             summary=r[10] or "",
+            language=r[11],
+            category=r[12],
         )
         for r in rows
     ]

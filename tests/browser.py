@@ -79,18 +79,18 @@ def chromium_path() -> str | None:
 
 
 def load_page(
-    path: Path,
+    path: Path | str,
     *,
     evaluate: dict[str, str] | None = None,
     timeout_s: float = 30.0,
     window_size: tuple[int, int] = (1200, 1800),
 ) -> PageResult:
-    """Load ``path`` as a file:// page, wait for the load event, return DOM, title, console.
+    """Load ``path`` (a file, or an http(s) URL), wait for the load event, return DOM, title, console.
 
     ``evaluate`` maps names to JavaScript expressions evaluated in the page after
     load (by value); results land in ``PageResult.values``.
     """
-    url = Path(path).resolve().as_uri()
+    url = _address(path)
     with _Chromium(timeout_s=timeout_s, window_size=window_size) as browser:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -114,7 +114,7 @@ def load_page(
 
 
 def screenshot(
-    path: Path, png_path: Path, *, width: int = 1200, height: int = 1800, timeout_s: float = 60.0
+    path: Path | str, png_path: Path, *, width: int = 1200, height: int = 1800, timeout_s: float = 60.0
 ) -> Path:
     """Render ``path`` to a PNG of the given window size with Chromium's own --screenshot."""
     exe = chromium_path()
@@ -130,7 +130,7 @@ def screenshot(
             "--hide-scrollbars",
             f"--screenshot={png_path}",
             f"--window-size={width},{height}",
-            Path(path).resolve().as_uri(),
+            _address(path),
         ]
         done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
     if done.returncode != 0 or not png_path.is_file():
@@ -138,6 +138,13 @@ def screenshot(
             f"screenshot failed (exit {done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}"
         )
     return png_path
+
+
+def _address(path: Path | str) -> str:
+    """A local file as a file:// URL; an http(s) URL (a page served by a test server) as given."""
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        return path
+    return Path(path).resolve().as_uri()
 
 
 class _Chromium:

@@ -49,7 +49,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     for command in ("run", "ingest", "embed", "cluster", "import", "backfill", "stories", "sql", "sources",
-                    "digest", "export", "serve"):  # fmt: skip
+                    "digest", "export", "serve", "web", "search", "feed"):  # fmt: skip
         assert command in out
     assert "Exit codes" in out
 

@@ -21,8 +21,11 @@ from pipeline.digest.rank import (
     local_time,
 )
 from pipeline.digest.wording import (
+    brief_lines,
     feed_text,
     header_zone,
+    language_mark,
+    new_today_lines,
     one_line,
     plural,
     safe_url,
@@ -87,10 +90,14 @@ header.page p { margin: .15rem 0; color: var(--muted); }
 .articles a:hover { text-decoration: underline; }
 .nolink { font-weight: 600; }
 .src { color: var(--ink); font-size: .85rem; }
+.lang { font-size: .7rem; text-transform: uppercase; color: var(--muted); border: 1px solid var(--line);
+  border-radius: 3px; padding: 0 .25rem; }
 time, .copy { color: var(--muted); font-size: .85rem; }
 .summary { margin: .15rem 0 0; color: #3a4150; font-size: .92rem; }
 details { margin-top: .5rem; }
 summary { cursor: pointer; color: var(--muted); font-size: .9rem; }
+.brief { margin: .4rem 0; }
+.new-today { background: #f3f8ef; border-left: 3px solid var(--new); padding: .2rem .6rem; }
 .empty { color: var(--muted); font-style: italic; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 """
@@ -103,7 +110,7 @@ def render_html(header: DigestHeader, ranked: list[RankedStory]) -> str:
     title = _e(title_line(header))
     out = [
         "<!DOCTYPE html>",
-        '<html lang="en">',
+        f'<html lang="{_e(header.language or "en")}">',
         "<head>",
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
@@ -126,12 +133,12 @@ def render_html(header: DigestHeader, ranked: list[RankedStory]) -> str:
     if not ranked:
         out.append('<p class="empty">No stories had coverage on this day.</p>')
     for rank, item in enumerate(ranked, start=1):
-        out.extend(_html_story(rank, item, zone, header.day))
+        out.extend(_html_story(rank, item, zone, header.day, main=header.language))
     out.extend(["</main>", "</body>", "</html>", ""])
     return "\n".join(out)
 
 
-def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date) -> list[str]:
+def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date, *, main: str | None) -> list[str]:
     story = item.story
     anchor = re.sub(r"[^A-Za-z0-9_-]", "", story.story_id)[:64] or str(rank)
     parts = [
@@ -145,18 +152,19 @@ def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date) -> list[s
         parts.append(f'<p class="kw"><span class="sr">Keywords: </span>{chips}</p>')
     if story.topics:
         parts.append(f'<p class="meta topics">Watch topics: {", ".join(_e(t) for t in story.topics)}</p>')
+    parts.extend(_html_brief(item))
     parts.append(f'<p class="meta stats">{_e(stats_line(item))}</p>')
     parts.append(f'<p class="meta outlets">Covered by: {", ".join(_e(o) for o in item.outlets)}</p>')
     parts.extend(_html_timeline(item.timeline, day))
     parts.append('<ul class="articles">')
     for a in item.articles_today:
-        parts.append(_html_article(a, zone, "%H:%M", with_summary=True))
+        parts.append(_html_article(a, zone, "%H:%M", with_summary=True, main=main))
     parts.append("</ul>")
     if item.earlier_articles:
         parts.append(f"<details><summary>Earlier coverage ({len(item.earlier_articles)})</summary>")
         parts.append('<ul class="articles">')
         for a in item.earlier_articles[:EARLIER_LIMIT]:
-            parts.append(_html_article(a, zone, "%Y-%m-%d %H:%M", with_summary=False))
+            parts.append(_html_article(a, zone, "%Y-%m-%d %H:%M", with_summary=False, main=main))
         more = len(item.earlier_articles) - EARLIER_LIMIT
         if more > 0:
             parts.append(f'<li class="copy">… and {more} more</li>')
@@ -165,11 +173,27 @@ def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date) -> list[s
     return parts
 
 
-def _html_article(a: DigestArticle, zone: tzinfo, fmt: str, *, with_summary: bool) -> str:
+def _html_brief(item: RankedStory) -> list[str]:
+    def said(lines: list[tuple[str, str]]) -> str:
+        return " ".join(f'{_e(text)} <span class="src">({_e(outlet)})</span>' for text, outlet in lines)
+
+    parts = []
+    if lines := brief_lines(item):
+        parts.append(f'<p class="brief">{said(lines)}</p>')
+    if lines := new_today_lines(item):
+        parts.append(f'<p class="brief new-today"><strong>New today:</strong> {said(lines)}</p>')
+    return parts
+
+
+def _html_article(
+    a: DigestArticle, zone: tzinfo, fmt: str, *, with_summary: bool, main: str | None = None
+) -> str:
     local = local_time(a.published_at, zone)
     copy = ' <span class="copy">(syndicated copy)</span>' if a.is_duplicate else ""
+    mark = language_mark(a.language, main)
+    lang = f' <span class="lang" title="language">{_e(mark)}</span>' if mark else ""
     line = (
-        f"<li>{_html_link(feed_text(a.title), a.url)} "
+        f"<li>{_html_link(feed_text(a.title), a.url)}{lang} "
         f'<span class="src">{_e(a.source)}</span> '
         f'<time datetime="{as_utc(a.published_at).isoformat()}">{local.strftime(fmt)}</time>{copy}'
     )

@@ -13,8 +13,11 @@ from urllib.parse import quote
 
 from pipeline.digest.rank import EARLIER_LIMIT, DayCount, DigestArticle, DigestHeader, RankedStory, local_time
 from pipeline.digest.wording import (
+    brief_lines,
     feed_text,
     header_zone,
+    language_mark,
+    new_today_lines,
     one_line,
     safe_url,
     sources_line,
@@ -66,18 +69,19 @@ def render_markdown(header: DigestHeader, ranked: list[RankedStory]) -> str:
             lines.append(f"Keywords: {', '.join(md_text(k) for k in item.story.keywords)}  ")
         if item.story.topics:
             lines.append(f"Watch topics: {', '.join(md_text(t) for t in item.story.topics)}  ")
+        lines.extend(_md_brief(item))
         lines.append(f"{md_text(stats_line(item))}  ")
         lines.append(f"Outlets: {', '.join(md_text(o) for o in item.outlets)}  ")
         lines.append(f"Coverage: {_md_timeline(item.timeline)}")
         lines.append("")
         for a in item.articles_today:
-            lines.append(_md_article(a, zone, "%H:%M"))
+            lines.append(_md_article(a, zone, "%H:%M", header.language))
         if item.earlier_articles:
             lines.append("")
             lines.append(f"Earlier coverage ({len(item.earlier_articles)}):")
             lines.append("")
             for a in item.earlier_articles[:EARLIER_LIMIT]:
-                lines.append(_md_article(a, zone, "%Y-%m-%d %H:%M"))
+                lines.append(_md_article(a, zone, "%Y-%m-%d %H:%M", header.language))
             more = len(item.earlier_articles) - EARLIER_LIMIT
             if more > 0:
                 lines.append(f"- … and {more} more")
@@ -85,10 +89,24 @@ def render_markdown(header: DigestHeader, ranked: list[RankedStory]) -> str:
     return "\n".join(lines)
 
 
-def _md_article(a: DigestArticle, zone: tzinfo, fmt: str) -> str:
+def _md_brief(item: RankedStory) -> list[str]:
+    def said(lines: list[tuple[str, str]]) -> str:
+        return " ".join(f"{md_text(text)} \\({md_text(outlet)}\\)" for text, outlet in lines)
+
+    out = []
+    if lines := brief_lines(item):
+        out.append(f"{said(lines)}  ")
+    if lines := new_today_lines(item):
+        out.append(f"**New today:** {said(lines)}  ")
+    return out
+
+
+def _md_article(a: DigestArticle, zone: tzinfo, fmt: str, main: str | None = None) -> str:
     when = local_time(a.published_at, zone).strftime(fmt)
     copy = " \\(syndicated copy\\)" if a.is_duplicate else ""
-    return f"- {_md_link(feed_text(a.title), a.url)} — {md_text(a.source)}, {when}{copy}"
+    mark = language_mark(a.language, main)
+    lang = f" \\[{md_text(mark)}\\]" if mark else ""
+    return f"- {_md_link(feed_text(a.title), a.url)}{lang} — {md_text(a.source)}, {when}{copy}"
 
 
 def _md_timeline(timeline: list[DayCount]) -> str:

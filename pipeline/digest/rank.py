@@ -35,6 +35,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from pipeline.briefs.records import Brief
+
 Status = Literal["new", "developing"]
 
 
@@ -54,6 +56,10 @@ class DigestArticle:
     # True for a syndicated / near-identical copy of another outlet's article.
     is_duplicate: bool = False
     summary: str | None = None
+    # ISO 639-1 code, configured for its source or detected; None when unknown.
+    language: str | None = None
+    # The category of the source it came through.
+    category: str | None = None
 
 
 @dataclass
@@ -65,6 +71,8 @@ class DigestStory:
     # Every article of the story up to the end of the digest day.
     articles: list[DigestArticle]
     topics: list[str] = field(default_factory=list)
+    # The stored brief (pipeline.briefs), when the story has one.
+    brief: Brief | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class DigestHeader:
     generated_at: datetime
     topic: str | None = None
     timezone: str = "UTC"
+    category: str | None = None
+    # The language most of the digest's articles are in; others are marked with theirs.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,18 +132,22 @@ def rank_stories(
     tz: tzinfo | str = UTC,
     *,
     topic: str | None = None,
+    category: str | None = None,
     limit: int | None = None,
 ) -> list[RankedStory]:
     """Stories with coverage on ``day`` (in ``tz``), most important first.
 
-    ``topic`` keeps only stories tagged with that watch topic; ``limit`` keeps
-    the top stories. Articles published after the day are ignored, so a digest
-    for a past day shows that day as it was.
+    ``topic`` keeps only stories tagged with that watch topic; ``category`` only
+    stories with an article from a source of that category (or a folder inside
+    it); ``limit`` keeps the top stories. Articles published after the day are
+    ignored, so a digest for a past day shows that day as it was.
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     ranked: list[RankedStory] = []
     for story in stories:
         if topic is not None and topic not in story.topics:
+            continue
+        if category is not None and not any(in_category(a.category, category) for a in story.articles):
             continue
         item = _day_stats(story, day, zone)
         if item is not None:
@@ -202,6 +217,25 @@ def _day_stats(story: DigestStory, day: date, zone: tzinfo) -> RankedStory | Non
     )
 
 
+def in_category(category: str | None, wanted: str) -> bool:
+    """Whether a source's category is ``wanted`` or a folder inside it ("News/World" is in "News"),
+    compared ignoring case."""
+    if category is None:
+        return False
+    have, want = category.casefold(), wanted.strip().strip("/").casefold()
+    return have == want or have.startswith(want + "/")
+
+
+def main_language(ranked: list[RankedStory]) -> str | None:
+    """The language most articles of the digest are in (ties: alphabetical); None if none is known."""
+    counts: dict[str, int] = {}
+    for item in ranked:
+        for a in (*item.articles_today, *item.earlier_articles):
+            if a.language:
+                counts[a.language] = counts.get(a.language, 0) + 1
+    return min(counts, key=lambda lang: (-counts[lang], lang)) if counts else None
+
+
 # ---------------------------------------------------------------- safety and wording, for both renderers
 
 
@@ -212,5 +246,3 @@ def local_time(value: datetime, zone: tzinfo) -> datetime:
 def as_utc(value: datetime) -> datetime:
     # Naive times are taken as UTC, the project's storage convention.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-

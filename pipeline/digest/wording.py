@@ -71,18 +71,31 @@ def header_zone(header: DigestHeader) -> tzinfo:
         return UTC
 
 
-def digest_basename(day: date, topic: str | None = None) -> str:
-    """File name stem for a digest: ``digest-2024-05-13`` or ``digest-2024-05-13-energy``."""
+def digest_basename(day: date, topic: str | None = None, category: str | None = None) -> str:
+    """File name stem for a digest: ``digest-2024-05-13``, ``digest-2024-05-13-energy`` (a topic),
+    ``digest-2024-05-13-category-news-world`` (a category)."""
     stem = f"digest-{day.isoformat()}"
     if topic:
         slug = re.sub(r"[^a-z0-9]+", "-", topic.casefold()).strip("-")[:60]
         stem = f"{stem}-{slug or 'topic'}"
+    if category:
+        slug = re.sub(r"[^a-z0-9]+", "-", category.casefold()).strip("-")[:60]
+        stem = f"{stem}-category-{slug or 'other'}"
     return stem
 
 
 def title_line(header: DigestHeader) -> str:
     title = f"Storyline digest — {header.day:%A %d %B %Y}"
-    return f"{title} — {one_line(header.topic)}" if header.topic else title
+    if header.topic:
+        title = f"{title} — {one_line(header.topic)}"
+    return f"{title} — {one_line(header.category)}" if header.category else title
+
+
+def language_mark(article_language: str | None, main: str | None) -> str:
+    """The article's language code when it differs from the digest's main language, else ""."""
+    if not article_language or article_language == main:
+        return ""
+    return one_line(article_language)[:12]
 
 
 def sources_line(header: DigestHeader) -> str:
@@ -103,6 +116,20 @@ def stats_line(item: RankedStory) -> str:
         parts.append(plural(item.syndicated_count, "syndicated copy", "syndicated copies"))
     parts.append(f"{item.new_today} today")
     return " · ".join(parts)
+
+
+def brief_lines(item: RankedStory) -> list[tuple[str, str]]:
+    """The story's brief as (sentence, outlet) pairs, one line each, for escaping by the renderer."""
+    brief = item.story.brief
+    return [(feed_text(s.text), feed_text(s.source)) for s in (brief.sentences if brief else [])]
+
+
+def new_today_lines(item: RankedStory) -> list[tuple[str, str]]:
+    """What the digest day added to a developing story that earlier coverage had not said."""
+    brief = item.story.brief
+    if brief is None or item.status == "new" or brief.new_day != item.day:
+        return []
+    return [(feed_text(s.text), feed_text(s.source)) for s in brief.new_sentences]
 
 
 def plural(n: int, word: str, plural: str | None = None) -> str:
