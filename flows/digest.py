@@ -141,13 +141,15 @@ def compose_digest(
     day: date | None,
     topic: str | None,
     tag: Callable[[DuckDBPyConnection, Settings, list[DigestStory]], None] | None = None,
+    category: str | None = None,
 ) -> tuple[DigestHeader, list[RankedStory]]:
-    """The digest's header and ranked stories, read on ``con`` (files and the web app alike)."""
+    """The digest's header and ranked stories, read on ``con`` (files and the web app alike);
+    ``category`` (the web app's filter) replaces ``digest.category`` when given."""
     if day is None:
         latest = digest_store.latest_day_start(con, utcnow())
         day = (latest or utcnow()).astimezone(zone).date()
     start, end = _day_bounds(day, zone)
-    category = settings.digest.category
+    category = category or settings.digest.category
     stories = build_stories(digest_store.stories_of_day(con, start, end))
     briefs = briefs_as_of(con, [s.story_id for s in stories], end=end, timezone=settings.digest.timezone)
     for s in stories:

@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 
 from flows.briefing import briefs_as_of
+from flows.digest import check_category
 from pipeline.briefs.records import Brief
 from pipeline.embed.select import encoder_for
 from pipeline.publish.atom import FeedArticle, FeedInfo, FeedStory, render_atom, tag_uri
@@ -20,6 +21,7 @@ from pipeline.search.rank import SearchHit, StoryLabel, search_stories
 from pipeline.settings import ConfigError, Settings
 from pipeline.stories.topics import match_topics, topic_text
 from storage import briefs as brief_store
+from storage import sources as source_store
 from storage import web as web_store
 
 # Related stories shown on a story page, and the least cosine between centroids to count.
@@ -66,6 +68,13 @@ class ReadView:
         return row
 
     # ------------------------------------------------------------------ topics
+
+    def check_category(self, category: str | None) -> None:
+        if category:
+            check_category(category, source_store.categories(self.con))
+
+    def categories(self) -> list[str]:
+        return source_store.categories(self.con)
 
     def check_topic(self, topic: str | None) -> None:
         if topic and topic not in {t.name for t in self.settings.digest.topics}:

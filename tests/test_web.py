@@ -152,6 +152,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     urls = {s["name"]: s["url"] if s["url"].startswith("http") else str(SAMPLES / s["url"]) for s in entries}
     urls |= _hostile_feeds(folder)
     sources = write_sources(folder / "sources.toml", urls)
+    # Two outlets filed under a category, as an OPML import would file them.
+    text = sources.read_text(encoding="utf-8")
+    for outlet in ("Global Wire", "Harbor Times"):
+        text = text.replace(f'name = "{outlet}"\n', f'name = "{outlet}"\ncategory = "World"\n')
+    sources.write_text(text, encoding="utf-8")
     db = folder / "storyline.duckdb"
     done = _storyline("run", "--sources", str(sources), "--db", str(db))
     assert done.returncode == 0, done.stderr
@@ -185,6 +190,12 @@ def test_every_api_page_answers_with_its_data(site: Site) -> None:
     assert front["stories"][0]["brief"]["sentences"], "the top story carries its brief"
     topic = site.json("/api/stories?date=2026-11-20&topic=Gaza%20truce")
     assert [s["story_id"] for s in topic["stories"]] == [site.truce]
+    world = site.json("/api/stories?date=2026-11-20&category=World")
+    everything = [s["story_id"] for s in front["stories"]]
+    assert site.truce in [s["story_id"] for s in world["stories"]]
+    assert set(s["story_id"] for s in world["stories"]) <= set(everything)
+    assert all({"Global Wire", "Harbor Times"} & set(s["outlets"]) for s in world["stories"])
+    assert world["categories"] == ["World"]
     story = site.json(f"/api/stories/{site.truce}")
     assert len(story["outlets"]) == 7 and story["article_count"] == 18
     sources = site.json("/api/sources")
@@ -198,6 +209,7 @@ def test_bad_requests_are_4xx_pages_not_errors(site: Site) -> None:
         ("/stories/' OR 1=1 --", 404),
         ("/?date=2026-13-45", 400),
         ("/?topic=Nope", 400),
+        ("/?category=Nope", 400),
         ("/api/search?q=" + "x" * 300, 400),
         ("/digests/yesterday", 400),
         ("/no/such/page", 404),

@@ -113,9 +113,10 @@ def create_app(settings: Settings, keeper: SnapshotKeeper) -> Starlette:
 
     def front_data(request: Request) -> dict[str, Any]:
         q = request.query_params
-        day, topic = _day(q.get("date"), "date"), q.get("topic") or None
+        day, topic, category = _day(q.get("date"), "date"), q.get("topic") or None, q.get("category") or None
         data: dict[str, Any] = memoised(
-            ("front", day, topic), lambda v: pages.front_page(v, day=day, topic=topic)
+            ("front", day, topic, category),
+            lambda v: pages.front_page(v, day=day, topic=topic, category=category),
         )
         return data
 

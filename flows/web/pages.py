@@ -61,15 +61,20 @@ def _ranked(rank: int, item: RankedStory) -> dict[str, Any]:
     }
 
 
-def front_page(view: ReadView, *, day: date | None, topic: str | None) -> dict[str, Any]:
-    """The day's top stories, ranked as the digest ranks them."""
+def front_page(
+    view: ReadView, *, day: date | None, topic: str | None, category: str | None = None
+) -> dict[str, Any]:
+    """The day's top stories, ranked as the digest ranks them (of one source category, if asked)."""
     view.check_topic(topic)
+    view.check_category(category)
     zone = ZoneInfo(view.settings.digest.timezone)
     if day is None:
         # The latest day with story coverage (today's first articles may not have a story yet).
         latest = web_store.latest_story_article(view.con)
         day = local_time(latest, zone).date() if latest else None
-    header, ranked = compose_digest(view.con, view.settings, zone, day=day, topic=topic, tag=view.tag)
+    header, ranked = compose_digest(
+        view.con, view.settings, zone, day=day, topic=topic, tag=view.tag, category=category
+    )
     first, last = web_store.news_days(view.con)
     return {
         "day": header.day,
@@ -79,6 +84,8 @@ def front_page(view: ReadView, *, day: date | None, topic: str | None) -> dict[s
         "last_day": local_time(last, zone).date() if last else None,
         "topic": topic,
         "topics": [t.name for t in view.settings.digest.topics],
+        "category": category,
+        "categories": view.categories(),
         "timezone": view.settings.digest.timezone,
         "sources": {"total": header.sources_total, "ok": header.sources_ok, "failed": header.sources_failed},
         "articles_in": header.articles_in,
@@ -180,5 +187,7 @@ def sources_page(view: ReadView, *, history: int = 12) -> dict[str, Any]:
     return {"sources": web_store.sources_with_history(view.con, history)}
 
 
-def stories_api(view: ReadView, *, day: date | None, topic: str | None) -> dict[str, Any]:
-    return front_page(view, day=day, topic=topic)
+def stories_api(
+    view: ReadView, *, day: date | None, topic: str | None, category: str | None = None
+) -> dict[str, Any]:
+    return front_page(view, day=day, topic=topic, category=category)
