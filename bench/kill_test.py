@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import duckdb
 
 from devkit.feed_server import FeedServer
+from flows.execution import processes_below, running
 from flows.serve import local_prefect_server
 
 TOPICS = [
@@ -156,32 +157,6 @@ def _last_run(db: Path) -> tuple[int, str, str]:
     return rows[0] if rows else (0, "", "")
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every living process below ``pid`` (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _storyline(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
     out = log.open("w") if log else subprocess.DEVNULL
     return subprocess.Popen(
@@ -241,12 +216,12 @@ def run(
             proc = _storyline(args, env)
             time.sleep(rng.uniform(0.0, full))
             if proc.poll() is None:
-                started_by_it = _descendants(proc.pid)
+                started_by_it = set(processes_below(proc.pid))
                 proc.send_signal(signal.SIGKILL)
                 killed += 1
                 proc.wait()
                 time.sleep(0.5)
-                left = sorted(p for p in started_by_it if _running(p))
+                left = sorted(p for p in started_by_it if running(p))
                 leftovers += len(left)
                 problems += [f"after kill {i + 1}: processes still running: {left}"] if left else []
             else:

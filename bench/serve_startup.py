@@ -31,9 +31,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
 
-from kill_test import _descendants, _running  # noqa: E402
+from flows.execution import processes_below, running  # noqa: E402
 
 CONFIG = """db = "s.duckdb"
 sources = "sources.toml"
@@ -85,12 +85,12 @@ def one_start(workdir: Path, home: Path, static: Path, *, ui: bool) -> dict[str,
                     times["ui_200"] = time.monotonic() - started
                     break
                 time.sleep(0.1)
-        children = _descendants(proc.pid)
+        children = set(processes_below(proc.pid))
     finally:
         stop = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
-        while any(_running(p) for p in children) and time.monotonic() - stop < 60:
+        while any(running(p) for p in children) and time.monotonic() - stop < 60:
             time.sleep(0.05)
         times["stopped"] = time.monotonic() - stop
         reader.join(5)

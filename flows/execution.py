@@ -16,23 +16,16 @@ import json
 import os
 import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
+
+from storage.runs import process_alive
 
 SERVE_FILE = "storyline-serve.json"
 
 
 def prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def record_serve(api_url: str) -> Path:
@@ -61,7 +54,7 @@ def running_serve_api() -> str | None:
         pid, url = int(info["pid"]), str(info["api_url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if _alive(pid) else None
+    return url if process_alive(pid) else None
 
 
 def use_prefect(embed_runner: str) -> bool:
@@ -103,3 +96,32 @@ def die_with_parent() -> None:
     pr_set_pdeathsig = 1
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def processes_below(pid: int) -> dict[int, int]:
+    """Every living process below ``pid``, with its process group (Linux /proc; elsewhere none):
+    what a command started, to stop it or to check that nothing of it is left."""
+    parent: dict[int, tuple[int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parent[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))
+    below: dict[int, int] = {}
+    todo = [pid]
+    while todo:
+        up = todo.pop()
+        for child, (ppid, group) in parent.items():
+            if ppid == up and child not in below:
+                below[child] = group
+                todo.append(child)
+    return below
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a living process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

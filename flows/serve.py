@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from flows.execution import die_with_parent, exit_now, forget_serve, record_serve
+from flows.execution import die_with_parent, exit_now, forget_serve, processes_below, record_serve
 from pipeline.settings import ConfigError, ServeSettings, Settings
 
 log = logging.getLogger("storyline.serve")
@@ -151,12 +151,8 @@ def _export_settings(settings: Settings) -> None:
 
 
 def _daily_cron(daily_at: str) -> str:
-    try:
-        hour, minute = (int(x) for x in daily_at.split(":"))
-    except ValueError as exc:
-        raise ConfigError(f"digest.daily_at must be HH:MM, not {daily_at!r}") from exc
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise ConfigError(f"digest.daily_at must be HH:MM, not {daily_at!r}")
+    """``digest.daily_at`` (H:MM, checked by the settings) as a daily cron expression."""
+    hour, minute = (int(x) for x in daily_at.split(":"))
     return f"{minute} {hour} * * *"
 
 
@@ -186,27 +182,8 @@ def deployments(settings: Settings) -> list:
     ]  # fmt: skip
 
 
-def _process_groups_below(pid: int) -> dict[int, int]:
-    """Every living process below ``pid``, with its process group (Linux /proc; elsewhere none)."""
-    parent: dict[int, tuple[int, int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if fields[0] != "Z":
-                parent[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))
-    below: dict[int, int] = {}
-    todo = [pid]
-    while todo:
-        up = todo.pop()
-        for child, (ppid, group) in parent.items():
-            if ppid == up and child not in below:
-                below[child] = group
-                todo.append(child)
-    return below
-
-
 def _flow_run_processes() -> set[int]:
-    return {p for p, group in _process_groups_below(os.getpid()).items() if group not in _server_groups}
+    return {p for p, group in processes_below(os.getpid()).items() if group not in _server_groups}
 
 
 def _kill_flow_runs_left(pids: set[int]) -> None:
@@ -240,7 +217,7 @@ def _stop_flow_runs() -> bool:
 
 def _stop_now() -> None:
     """The deadline of a stop: kill every process serve started, then leave."""
-    for pid in _process_groups_below(os.getpid()):
+    for pid in processes_below(os.getpid()):
         with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     forget_serve()
@@ -283,7 +260,6 @@ def serve(settings: Settings) -> int:
 
 def _serve_with_local_server(settings: Settings) -> None:
     cfg: ServeSettings = settings.serve
-    _daily_cron(settings.digest.daily_at)  # configuration errors surface before a server is started
     home = Path(os.environ.get("PREFECT_HOME", ".prefect")).resolve()
     port = choose_port(cfg.host, cfg.port)
     taken = f"port {cfg.port} is taken; " if cfg.port and port != cfg.port else ""

@@ -19,7 +19,8 @@ from storage.db import open_db, scalar
 _HOST = socket.gethostname()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id exists (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -34,7 +35,7 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
     rows = con.execute(
         "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [_HOST]
     ).fetchall()
-    dead = [run_id for run_id, pid in rows if pid != os.getpid() and not _alive(int(pid))]
+    dead = [run_id for run_id, pid in rows if pid != os.getpid() and not process_alive(int(pid))]
     if dead:
         con.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = ?, "

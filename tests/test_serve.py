@@ -20,8 +20,8 @@ import duckdb
 import httpx
 import pytest
 
-from bench.kill_test import _descendants, _running
 from devkit.feed_server import FeedServer
+from flows.execution import processes_below, running
 from flows.serve import base_url, choose_port
 from tests.builders import query, rss, rss_item, write_sources
 
@@ -138,7 +138,7 @@ def test_serve_shows_its_work_in_prefects_ui_and_stops_everything_on_sigterm(tmp
             assert any('"stories new": 1' in a["data"] for a in artifacts["cluster-summary"])
             assert any('"new articles": 2' in a["data"] for a in artifacts["ingest-summary"])
 
-            started_by_serve = _descendants(proc.pid)
+            started_by_serve = set(processes_below(proc.pid))
             assert started_by_serve, "serve started no process?"
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -147,14 +147,14 @@ def test_serve_shows_its_work_in_prefects_ui_and_stops_everything_on_sigterm(tmp
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            while time.monotonic() - stop < 10 and any(_running(p) for p in _descendants(proc.pid)):
+            while time.monotonic() - stop < 10 and any(running(p) for p in set(processes_below(proc.pid))):
                 time.sleep(0.1)
             stopped_in = time.monotonic() - stop
             output.close()
     out = output.text
     assert proc.returncode == 0, out[-3000:]
     assert "storyline serve: stopped" in out
-    left = sorted(p for p in started_by_serve if _running(p))
+    left = sorted(p for p in started_by_serve if running(p))
     assert not left, f"still running after SIGTERM: {left}"
     assert stopped_in < 10, f"stopping took {stopped_in:.1f} s"
     with pytest.raises(httpx.TransportError):
