@@ -21,7 +21,7 @@ def relabel_stories(con: duckdb.DuckDBPyConnection, model: str, story_ids: Seque
     if not todo:
         return 0
     oldest = min(min(s.published) for s in todo)
-    docs, languages = label_store.contrast_docs_with_languages(con, oldest - timedelta(days=7))
+    docs, languages = label_store.contrast_docs(con, oldest - timedelta(days=7))
     docs.update({s.story_id: s.docs for s in todo})
     languages.update({s.story_id: s.languages or [] for s in todo})
     # Each article's own stop words: a German article's "der" and "und" are no keywords.

@@ -77,15 +77,11 @@ def label_inputs(con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence
     return out
 
 
-def contrast_docs(con: duckdb.DuckDBPyConnection, seen_since: datetime) -> dict[str, list[str]]:
-    """Documents of the live stories seen since a time: the 'rest' that keywords stand out against."""
-    return contrast_docs_with_languages(con, seen_since)[0]
-
-
-def contrast_docs_with_languages(
+def contrast_docs(
     con: duckdb.DuckDBPyConnection, seen_since: datetime
 ) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
-    """``contrast_docs``, and each document's language in the same order."""
+    """Documents of the live stories seen since a time (the 'rest' that keywords stand out
+    against), and each document's language in the same order."""
     rows = con.execute(
         f"""
         SELECT sa.story_id, a.title || '. ' || left(a.text, {DOC_CHARS}), a.language
