@@ -56,147 +56,41 @@ clusters are ordered by their earliest member, never by label numbers or hash or
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal
 
 import numpy as np
 
-from pipeline.settings import ClusterSettings
+from pipeline.stories.lineage import mark_splits, merges
+from pipeline.stories.match import Gate, WindowCluster, build_clusters, set_targets
+from pipeline.stories.records import (
+    ChangeReason,
+    LineageEvent,
+    LiveStory,
+    MatchParams,
+    MembershipChange,
+    StoryUpdate,
+    WindowArticle,
+    make_story_id,
+    story_centroid,
+    unit,
+)
 
-ChangeReason = Literal["new", "cluster", "attach", "merge", "split"]
+# The records are part of this entry point's signature: importable from here as well.
+__all__ = [
+    "ChangeReason",
+    "LineageEvent",
+    "LiveStory",
+    "MatchParams",
+    "MembershipChange",
+    "StoryUpdate",
+    "WindowArticle",
+    "assign_stories",
+    "make_story_id",
+    "story_centroid",
+]
 
-
-@dataclass(frozen=True)
-class MatchParams:
-    # Cluster centroid -> story centroid cosine to continue a story; also how alike two stories
-    # must be to merge.
-    match_threshold: float = 0.85
-    # Single noise article -> story centroid cosine to join it.
-    attach_threshold: float = 0.80
-    match_gate_days: float = 30.0
-    # "Substantial" part of a cluster: at least min_members articles and min_share of the cluster.
-    # Also the smallest group of new articles that founds a story, and the smallest split part.
-    min_share: float = 0.25
-    min_members: int = 2
-    # Parts of one story split only when less alike than this; kept below match_threshold so that
-    # a merge and a split cannot undo each other run after run.
-    split_threshold: float = 0.60
-
-    @classmethod
-    def from_settings(cls, settings: ClusterSettings) -> MatchParams:
-        # A split part smaller than HDBSCAN's minimum cluster could be an artefact of one run.
-        return cls(
-            match_threshold=settings.match_threshold,
-            attach_threshold=settings.attach_threshold,
-            match_gate_days=settings.match_gate_days,
-            min_members=max(2, settings.min_cluster_size),
-        )
-
-
-@dataclass(frozen=True)
-class WindowArticle:
-    article_id: str
-    time: datetime
-    story_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LiveStory:
-    story_id: str
-    first_seen: datetime
-    last_seen: datetime
-    centroid: np.ndarray
-    size: int
-
-
-@dataclass(frozen=True)
-class MembershipChange:
-    article_id: str
-    from_story: str | None
-    to_story: str
-    reason: ChangeReason
-
-
-@dataclass(frozen=True)
-class LineageEvent:
-    kind: Literal["merge", "split"]
-    story_id: str
-    other_id: str
-
-
-@dataclass
-class StoryUpdate:
-    changes: list[MembershipChange] = field(default_factory=list)
-    new_stories: list[str] = field(default_factory=list)
-    lineage: list[LineageEvent] = field(default_factory=list)
-    unassigned: list[str] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    stats: dict[str, int] = field(default_factory=dict)
-
-
-def story_centroid(vectors: np.ndarray) -> np.ndarray:
-    """Unit mean direction of ``vectors`` (rows); zeros when there is none."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.ndim != 2 or vectors.shape[0] == 0:
-        return np.zeros(vectors.shape[-1] if vectors.ndim == 2 else 0)
-    return _unit(vectors.mean(axis=0))
-
-
-def make_story_id(founder_article_id: str, taken: Set[str]) -> str:
-    """Deterministic story ID for a founder article, avoiding every ID in ``taken``."""
-    suffix = 0
-    while True:
-        seed = founder_article_id if suffix == 0 else f"{founder_article_id}#{suffix}"
-        story_id = "s_" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:12]
-        if story_id not in taken:
-            return story_id
-        suffix += 1
-
-
-class _Gate:
-    """Which stories a moment may join: it lies within the gate of the story's [first, last] span."""
-
-    def __init__(self, first: Sequence[datetime], last: Sequence[datetime], days: float) -> None:
-        self._first = np.array([t.timestamp() for t in first], dtype=np.float64)
-        self._last = np.array([t.timestamp() for t in last], dtype=np.float64)
-        self._gate = timedelta(days=days).total_seconds()
-
-    def mask(self, times: Sequence[datetime]) -> np.ndarray:
-        """Boolean (len(times), n_stories): may the story at column j take the thing at row i."""
-        x = np.array([t.timestamp() for t in times], dtype=np.float64)[:, None]
-        return np.maximum(0.0, np.maximum(self._first[None, :] - x, x - self._last[None, :])) <= self._gate
-
-    def best(
-        self, queries: np.ndarray, times: Sequence[datetime], candidates: np.ndarray
-    ) -> list[tuple[int, float]]:
-        """For each query row, the gated candidate with the highest cosine (ties: lowest index) and that
-        cosine, -inf when none is gated. Chunked so a large window never builds a huge matrix."""
-        out: list[tuple[int, float]] = []
-        if candidates.shape[0] == 0:
-            return [(-1, -np.inf)] * queries.shape[0]
-        for start in range(0, queries.shape[0], 1024):
-            stop = start + 1024
-            sims = np.where(self.mask(times[start:stop]), queries[start:stop] @ candidates.T, -np.inf)
-            best = np.argmax(sims, axis=1)
-            out.extend(zip(best.tolist(), sims[np.arange(len(best)), best].tolist(), strict=True))
-        return out
-
-
-@dataclass
-class _Cluster:
-    members: list[int]  # window indices, oldest first
-    newest: datetime
-    centroid: np.ndarray
-    counts: dict[str, int]  # gated live story -> its members here, oldest story first
-    fresh: list[int]  # members without a story yet
-    target: str | None = None  # the live story this cluster continues
-    via: str = ""  # overlap | centroid
-    split_from: str | None = None
-    born: str | None = None
+# The shipped defaults (a frozen dataclass: one shared instance is safe as an argument default).
+_DEFAULTS = MatchParams()
 
 
 def assign_stories(
@@ -207,7 +101,7 @@ def assign_stories(
     *,
     existing_ids: Set[str],
     members_outside_window: Mapping[str, Sequence[str]],
-    params: MatchParams = MatchParams(),  # frozen, so one shared default is safe
+    params: MatchParams = _DEFAULTS,
 ) -> StoryUpdate:
     """Decide the story of every article of one run's window; the rules are in the module docstring."""
     n = len(articles)
@@ -236,50 +130,17 @@ def assign_stories(
         raise ValueError("duplicate story_id among live stories")
     centroids = np.zeros((len(stories), dim))
     for k, s in enumerate(stories):
-        centroids[k] = _unit(np.asarray(s.centroid, dtype=np.float64).reshape(-1))
-    gate = _Gate([s.first_seen for s in stories], [s.last_seen for s in stories], params.match_gate_days)
+        centroids[k] = unit(np.asarray(s.centroid, dtype=np.float64).reshape(-1))
+    gate = Gate([s.first_seen for s in stories], [s.last_seen for s in stories], params.match_gate_days)
 
     order = sorted(range(n), key=lambda i: (articles[i].time, articles[i].article_id))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    clusters = _build_clusters(articles, labels, vectors, order, rank, index, gate)
-
-    for c in clusters:
-        dominant = _substantial(c, params)
-        if dominant:
-            c.target, c.via = dominant[0], "overlap"
-    rest = [c for c in clusters if c.target is None]
-    if rest:
-        queries = np.vstack([c.centroid for c in rest])
-        for c, (k, sim) in zip(rest, gate.best(queries, [c.newest for c in rest], centroids), strict=True):
-            if sim >= params.match_threshold:
-                c.target, c.via = stories[k].story_id, "centroid"
-
-    retired_into = _merges(clusters, index, centroids, params)
-    _mark_splits(clusters, articles, vectors, set(retired_into) | set(retired_into.values()), params)
-
-    # Births in cluster order, so ID collisions resolve the same way on every replay.
-    taken = set(existing_ids) | set(index)
-    new_stories: list[str] = []
-    splits: list[LineageEvent] = []
-    born_vecs: list[np.ndarray] = []
-    born_first: list[datetime] = []
-    born_last: list[datetime] = []
-    for c in clusters:
-        if c.split_from is not None:
-            founders = [i for i in c.members if articles[i].story_id in (None, c.split_from)]
-        elif c.target is None and len(c.fresh) >= params.min_members:
-            founders = c.fresh
-        else:
-            continue
-        c.born = make_story_id(articles[founders[0]].article_id, taken)
-        taken.add(c.born)
-        new_stories.append(c.born)
-        born_vecs.append(story_centroid(vectors[founders]))
-        born_first.append(articles[founders[0]].time)
-        born_last.append(articles[founders[-1]].time)
-        if c.split_from is not None:
-            splits.append(LineageEvent("split", c.born, c.split_from))
+    clusters = build_clusters(articles, labels, vectors, order, rank, index, gate)
+    set_targets(clusters, stories, centroids, gate, params)
+    retired_into = merges(clusters, index, centroids, params)
+    mark_splits(clusters, articles, vectors, set(retired_into) | set(retired_into.values()), params)
+    born = _births(clusters, articles, vectors, set(existing_ids) | set(index), params)
 
     changes: dict[str, MembershipChange] = {}
     in_window = set(ids)
@@ -309,11 +170,11 @@ def assign_stories(
 
     # Noise joins a gated story that is still live after this run, or one born in it.
     keep = [k for k, s in enumerate(stories) if s.story_id not in retired_into]
-    cand_ids = [stories[k].story_id for k in keep] + new_stories
-    cand_vecs = np.vstack([centroids[keep], *[v.reshape(1, dim) for v in born_vecs]])
-    cand_gate = _Gate(
-        [stories[k].first_seen for k in keep] + born_first,
-        [stories[k].last_seen for k in keep] + born_last,
+    cand_ids = [stories[k].story_id for k in keep] + [b.story_id for b in born]
+    cand_vecs = np.vstack([centroids[keep], *[b.centroid.reshape(1, dim) for b in born]])
+    cand_gate = Gate(
+        [stories[k].first_seen for k in keep] + [b.first_seen for b in born],
+        [stories[k].last_seen for k in keep] + [b.last_seen for b in born],
         params.match_gate_days,
     )
     unassigned: list[str] = []
@@ -328,9 +189,10 @@ def assign_stories(
         else:
             unassigned.append(ids[i])
 
+    splits = [LineageEvent("split", c.born, c.split_from) for c in clusters if c.born and c.split_from]
     return StoryUpdate(
         changes=[changes[a] for a in sorted(changes)],
-        new_stories=new_stories,
+        new_stories=[b.story_id for b in born],
         lineage=[LineageEvent("merge", old, retired_into[old]) for old in sorted(retired_into)] + splits,
         unassigned=sorted(unassigned),
         retired=sorted(retired_into),
@@ -338,112 +200,33 @@ def assign_stories(
     )
 
 
-def _build_clusters(
-    articles: Sequence[WindowArticle],
-    labels: np.ndarray,
-    vectors: np.ndarray,
-    order: Sequence[int],
-    rank: np.ndarray,
-    index: Mapping[str, int],
-    gate: _Gate,
-) -> list[_Cluster]:
-    grouped: dict[int, list[int]] = {}
-    for i in order:
-        if labels[i] >= 0:
-            grouped.setdefault(int(labels[i]), []).append(i)
-    clusters = []
-    # Earliest member first (members are oldest first): label numbers mean nothing across runs.
-    for members in sorted(grouped.values(), key=lambda m: rank[m[0]]):
-        newest = articles[members[-1]].time
-        allowed = gate.mask([newest])[0]
-        counts: Counter[str] = Counter()
-        for i in members:
-            sid = articles[i].story_id
-            # Stories outside the gate or not live (unknown here) stay frozen and take no part.
-            if sid is not None and sid in index and allowed[index[sid]]:
-                counts[sid] += 1
-        clusters.append(
-            _Cluster(
-                members=members,
-                newest=newest,
-                centroid=story_centroid(vectors[members]),
-                # Oldest story first, so the stable sort in _substantial breaks ties by age.
-                counts=dict(sorted(counts.items(), key=lambda kv: index[kv[0]])),
-                fresh=[i for i in members if articles[i].story_id is None],
-            )
-        )
-    return clusters
-
-
-def _substantial(c: _Cluster, params: MatchParams) -> list[str]:
-    """Stories holding a substantial part of the cluster; the dominant one (most, then oldest) first."""
-    size = len(c.members)
-    subs = [s for s, k in c.counts.items() if k >= params.min_members and k / size >= params.min_share]
-    return sorted(subs, key=lambda s: -c.counts[s])
-
-
-def _merges(
-    clusters: Sequence[_Cluster],
-    index: Mapping[str, int],
-    centroids: np.ndarray,
-    params: MatchParams,
-) -> dict[str, str]:
-    """Retired story -> survivor. Co-membership alone is not enough: the stories must also be alike,
-    so that one run's chaining cluster cannot fuse two unrelated events for good."""
-    root: dict[str, str] = {}
-
-    def find(s: str) -> str:
-        while root.get(s, s) != s:
-            s = root[s]
-        return s
-
-    for c in clusters:
-        subs = sorted(_substantial(c, params), key=lambda s: index[s])
-        for other in subs[1:]:
-            if float(centroids[index[subs[0]]] @ centroids[index[other]]) < params.match_threshold:
-                continue
-            a, b = find(subs[0]), find(other)
-            if a != b:
-                # The older root absorbs the younger, so a component's root is its survivor.
-                older, younger = sorted((a, b), key=lambda s: index[s])
-                root[younger] = older
-    return {s: find(s) for s in sorted(root) if find(s) != s}
-
-
-def _mark_splits(
-    clusters: Sequence[_Cluster],
+def _births(
+    clusters: Sequence[WindowCluster],
     articles: Sequence[WindowArticle],
     vectors: np.ndarray,
-    frozen: Set[str],
+    taken: Set[str],
     params: MatchParams,
-) -> None:
-    """Set ``split_from`` on clusters holding a part of a story unlike that story's largest part."""
-    parts: dict[str, list[_Cluster]] = {}
+) -> list[LiveStory]:
+    """Set ``born`` on split children and on new clusters big enough to found a story; the stories
+    born, in birth order (cluster order, so ID collisions resolve the same way on every replay)."""
+    taken = set(taken)
+    born: list[LiveStory] = []
     for c in clusters:
-        if c.via == "overlap" and c.target is not None and c.target not in frozen:
-            parts.setdefault(c.target, []).append(c)
-    for story_id in sorted(parts):
-        if len(parts[story_id]) < 2:
+        if c.split_from is not None:
+            founders = [i for i in c.members if articles[i].story_id in (None, c.split_from)]
+        elif c.target is None and len(c.fresh) >= params.min_members:
+            founders = c.fresh
+        else:
             continue
-        # Stable sort: among equal parts the one with the earliest member keeps the ID.
-        ranked = sorted(parts[story_id], key=lambda c: -c.counts[story_id])
-
-        def part_centroid(c: _Cluster, story_id: str = story_id) -> np.ndarray:
-            return story_centroid(vectors[[i for i in c.members if articles[i].story_id == story_id]])
-
-        keep = part_centroid(ranked[0])
-        for c in ranked[1:]:
-            if float(keep @ part_centroid(c)) < params.split_threshold:
-                c.split_from = story_id
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else np.zeros_like(v)
+        c.born = make_story_id(articles[founders[0]].article_id, taken)
+        taken.add(c.born)
+        first, last = articles[founders[0]].time, articles[founders[-1]].time
+        born.append(LiveStory(c.born, first, last, story_centroid(vectors[founders]), len(founders)))
+    return born
 
 
 def _stats(
-    clusters: Sequence[_Cluster], attached: int, unassigned: int, merged: int, changed: int
+    clusters: Sequence[WindowCluster], attached: int, unassigned: int, merged: int, changed: int
 ) -> dict[str, int]:
     return {
         "clusters": len(clusters),

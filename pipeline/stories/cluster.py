@@ -65,18 +65,13 @@ def cluster_window(
     params: ClusterParams = _DEFAULTS,
 ) -> np.ndarray:
     """Story labels for the window's articles (same order); -1 = an article with no story partner."""
-    vecs = np.asarray(vectors, dtype=np.float32)
-    n = vecs.shape[0] if vecs.ndim == 2 else 0
-    if len(texts) != n:
-        raise ValueError(f"got {n} vectors but {len(texts)} texts")
-    if times is not None and len(times) != n:
-        raise ValueError(f"got {n} vectors but {len(times)} times")
+    vecs, n = _checked(vectors, texts, times)
     if n < 2:
         return np.full(n, -1, dtype=np.int64)
+    views, days = _views(texts, params), _days(times, params)
     if n > params.exact_max:
-        return _canonical(sparse_labels(vecs, _views(texts, params), _days(times, params), params))
-    sim = similarity(vecs, texts, times, params)
-    return _canonical(dense_labels(sim, params))
+        return _canonical(sparse_labels(vecs, views, days, params))
+    return _canonical(dense_labels(dense_similarity(vecs, views, days, params), params))
 
 
 def similarity(
@@ -86,8 +81,19 @@ def similarity(
     params: ClusterParams = _DEFAULTS,
 ) -> np.ndarray:
     """The blended, hub-corrected, time-penalised (n, n) similarity matrix (float32)."""
-    vecs = np.asarray(vectors, dtype=np.float32)
+    vecs, _ = _checked(vectors, texts, times)
     return dense_similarity(vecs, _views(texts, params), _days(times, params), params)
+
+
+def _checked(vectors: np.ndarray, texts: Sequence[str], times: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """The vectors as float32 and their number, once the texts and times line up with them."""
+    vecs = np.asarray(vectors, dtype=np.float32)
+    n = vecs.shape[0] if vecs.ndim == 2 else 0
+    if len(texts) != n:
+        raise ValueError(f"got {n} vectors but {len(texts)} texts")
+    if times is not None and len(times) != n:
+        raise ValueError(f"got {n} vectors but {len(times)} times")
+    return vecs, n
 
 
 def _views(texts: Sequence[str], params: ClusterParams) -> TextViews:

@@ -11,6 +11,7 @@ from scipy import sparse
 from sklearn.cluster import HDBSCAN
 
 from pipeline.stories.params import ClusterParams
+from pipeline.stories.terms import blend, finite_mean, time_penalty
 from pipeline.stories.views import TextViews
 
 
@@ -39,19 +40,16 @@ def dense_similarity(
     outside its component, so that the hub term is taken over the whole window.
     """
     n = len(vecs)
-    lexical_total = params.words_weight + params.names_weight
     sim = np.empty((n, n), dtype=np.float32)
     for lo in range(0, n, _BLOCK):
         hi = min(lo + _BLOCK, n)
-        block = vecs[lo:hi] @ vecs.T
-        block *= params.embed_weight
+        pair_rel: np.ndarray | None = None
+        words: np.ndarray | float = 0.0
+        names: np.ndarray | float = 0.0
         if views.rel is not None:
             pair_rel = np.minimum(views.rel[lo:hi, None], views.rel[None, :])
-            if views.words is not None:
-                block += params.words_weight * pair_rel * _cosine_rows(views.words, lo, hi)
-            if views.names is not None:
-                block += params.names_weight * pair_rel * _cosine_rows(views.names, lo, hi)
-            block /= params.embed_weight + lexical_total * pair_rel
+            words, names = _cosine_rows(views.words, lo, hi), _cosine_rows(views.names, lo, hi)
+        block = blend(vecs[lo:hi] @ vecs.T, pair_rel, words, names, params)
         if part is not None:
             block[part[lo:hi, None] != part[None, :]] = -np.inf
         sim[lo:hi] = block
@@ -66,9 +64,7 @@ def dense_similarity(
     if days is not None:
         for lo in range(0, n, _BLOCK):
             hi = min(lo + _BLOCK, n)
-            # Unknown dates get no penalty: nothing is known against the pair.
-            gap = np.nan_to_num(np.abs(days[lo:hi, None] - days[None, :]), nan=0.0)
-            sim[lo:hi] -= (params.time_weight * np.log1p(gap / params.time_scale_days)).astype(np.float32)
+            sim[lo:hi] -= time_penalty(np.abs(days[lo:hi, None] - days[None, :]), params)
     if part is not None:
         # Far apart, but finite: HDBSCAN needs finite distances.
         sim[np.isneginf(sim)] = _APART
@@ -123,11 +119,7 @@ def _neighbour_mean(sim: np.ndarray, k: int, outside: np.ndarray | None = None) 
         if outside is not None:
             work = np.hstack([work, outside[lo:hi]])
         top = np.partition(work, work.shape[1] - k, axis=1)[:, -k:]
-        if outside is None:
-            out[lo:hi] = top.mean(axis=1)
-        else:
-            finite = np.isfinite(top)
-            out[lo:hi] = np.where(finite, top, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+        out[lo:hi] = top.mean(axis=1) if outside is None else finite_mean(top)
     return out
 
 

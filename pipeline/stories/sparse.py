@@ -36,6 +36,7 @@ from pipeline.stories.dense import dense_labels, dense_similarity
 from pipeline.stories.graph_link import graph_average_linkage
 from pipeline.stories.neighbours import knn
 from pipeline.stories.params import ClusterParams
+from pipeline.stories.terms import blend, finite_mean, time_penalty
 from pipeline.stories.views import TextViews, edge_cosines
 
 
@@ -53,21 +54,18 @@ def candidate_edges(
     key = np.unique(lo * n + hi)
     i, j = key // n, key % n
     del rows, cols, ok, lo, hi, key, idx
-    blend = _blend(vecs, views, i, j, params)
-    sim = blend.copy()
+    blended = _edge_blend(vecs, views, i, j, params)
+    sim = blended.copy()
     if params.hub_weight:
-        top = _top_values(i, j, blend, n, params.hub_neighbours)
-        finite = np.isfinite(top)
-        hub = (np.where(finite, top, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)).astype(np.float32)
+        hub = finite_mean(_top_values(i, j, blended, n, params.hub_neighbours)).astype(np.float32)
         np.maximum(hub, np.float32(params.hub_floor), out=hub)
         sim -= np.float32(params.hub_weight * 0.5) * (hub[i] + hub[j])
     if days is not None:
-        gap = np.nan_to_num(np.abs(days[i] - days[j]), nan=0.0)
-        sim -= (params.time_weight * np.log1p(gap / params.time_scale_days)).astype(np.float32)
-    return i, j, sim, blend
+        sim -= time_penalty(np.abs(days[i] - days[j]), params)
+    return i, j, sim, blended
 
 
-def _blend(
+def _edge_blend(
     vecs: np.ndarray, views: TextViews, i: np.ndarray, j: np.ndarray, params: ClusterParams
 ) -> np.ndarray:
     """The dense path's blend of the three views, for the given pairs only."""
@@ -75,13 +73,10 @@ def _blend(
     for lo in range(0, len(i), 262_144):
         hi = min(lo + 262_144, len(i))
         sim[lo:hi] = np.einsum("ed,ed->e", vecs[i[lo:hi]], vecs[j[lo:hi]])
-    sim *= params.embed_weight
-    if views.rel is not None:
-        pair_rel = np.minimum(views.rel[i], views.rel[j])
-        sim += params.words_weight * pair_rel * edge_cosines(views.words, i, j)
-        sim += params.names_weight * pair_rel * edge_cosines(views.names, i, j)
-        sim /= params.embed_weight + (params.words_weight + params.names_weight) * pair_rel
-    return sim
+    if views.rel is None:
+        return blend(sim, None, 0.0, 0.0, params)
+    pair_rel = np.minimum(views.rel[i], views.rel[j])
+    return blend(sim, pair_rel, edge_cosines(views.words, i, j), edge_cosines(views.names, i, j), params)
 
 
 def _top_values(i: np.ndarray, j: np.ndarray, sim: np.ndarray, n: int, k: int) -> np.ndarray:
@@ -103,7 +98,7 @@ def sparse_labels(
 ) -> np.ndarray:
     """Cluster labels (not yet canonical; -1 = alone) for a window of any size."""
     n = len(vecs)
-    i, j, sim, blend = candidate_edges(vecs, views, days, params)
+    i, j, sim, blended = candidate_edges(vecs, views, days, params)
     strong = sim >= params.threshold
     graph = sparse.csr_matrix(
         (np.ones(int(strong.sum()), dtype=np.int8), (i[strong], j[strong])), shape=(n, n)
@@ -113,8 +108,8 @@ def sparse_labels(
     # The hub term in a component's matrix is taken over the component and these: each article's
     # best candidates outside it. Never lower than the first estimate, so no component grows.
     across = comp[i] != comp[j]
-    outside = _top_values(i[across], j[across], blend[across], n, params.hub_neighbours)
-    del across, blend
+    outside = _top_values(i[across], j[across], blended[across], n, params.hub_neighbours)
+    del across, blended
     sizes = np.bincount(comp)
     labels = np.full(n, -1, dtype=np.int64)
     next_label = 0

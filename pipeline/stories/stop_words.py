@@ -39,7 +39,7 @@ def english_stop_words() -> frozenset[str]:
 def stop_words(language: str | None = "en") -> frozenset[str]:
     """Stop words for an ISO 639-1 language code ("en", "de-AT" reads as "de"); English when the
     language is unknown (None) or has no list here."""
-    code = (language or "en").strip().lower().replace("_", "-").split("-")[0]
+    code = _code(language)
     if code == "en":
         return english_stop_words()
     from stop_words import LANGUAGE_MAPPING, get_stop_words
@@ -53,5 +53,10 @@ def has_stop_words(language: str | None) -> bool:
     """Whether ``language`` has a list of its own (else ``stop_words`` falls back to English)."""
     from stop_words import LANGUAGE_MAPPING
 
-    code = (language or "en").strip().lower().replace("_", "-").split("-")[0]
+    code = _code(language)
     return code == "en" or code in LANGUAGE_MAPPING
+
+
+def _code(language: str | None) -> str:
+    """The ISO 639-1 part of a language tag ("de-AT", "pt_BR" -> "de", "pt"); "en" when None."""
+    return (language or "en").strip().lower().replace("_", "-").split("-")[0]
