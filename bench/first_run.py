@@ -20,17 +20,12 @@ import json
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from datetime import timedelta
-from email.utils import format_datetime
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import duckdb
-
-from bench.metrics import bcubed
+from bench.feeds_from_set import rss_feeds, score, serve_feeds
 from devkit.feed_server import FeedServer
 from flows.backfill import replay_step
 from flows.cluster import cluster_step
@@ -41,35 +36,6 @@ from pipeline.articles.normalise import parse_record_date
 from pipeline.settings import load_settings
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
-def feeds(records: list[dict]) -> dict[str, str]:
-    by_outlet: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        by_outlet[r["source"] or "unknown"].append(r)
-    out = {}
-    for outlet, items in by_outlet.items():
-        xml = "".join(
-            f'<item><guid isPermaLink="false">{escape(r["id"])}</guid>'
-            f"<title>{escape(r['title'] or '')}</title>"
-            f"<pubDate>{format_datetime(parse_record_date(r['published_at']))}</pubDate>"
-            f"<description>{escape(r['text'] or '')}</description></item>"
-            for r in items
-        )
-        channel = f"<channel><title>{escape(outlet)}</title>{xml}</channel>"
-        out[outlet] = f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0">{channel}</rss>'
-    return out
-
-
-def score(db: Path, gold: dict[str, str]) -> tuple[float, int, int]:
-    """B-cubed F1 against the gold stories, articles without a story, articles stored."""
-    sql = "SELECT a.guid, s.story_id FROM articles a LEFT JOIN story_articles s USING (article_id)"
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(sql).fetchall()
-    codes: dict[str, int] = {}
-    pred = [codes.setdefault(s, len(codes)) if s else -1 for _, s in rows]
-    f1 = bcubed([gold[g] for g, _ in rows], pred)[2]
-    return f1, sum(1 for p in pred if p < 0), len(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with FeedServer() as srv, tempfile.TemporaryDirectory(prefix="storyline-first-run-") as tmp:
         work = Path(tmp)
-        lines = []
-        for k, (outlet, xml) in enumerate(sorted(feeds(records).items())):
-            srv.route(f"/feed-{k}.xml", xml)
-            url = srv.url(f"/feed-{k}.xml")
-            lines.append(f"[[sources]]\nname = {json.dumps(outlet)}\nurl = {json.dumps(url)}\n")
-        (work / "sources.toml").write_text("\n".join(lines), encoding="utf-8")
+        serve_feeds(srv, rss_feeds(records), work / "sources.toml")
         for way in ("before", "ours", "backfill"):
             settings = load_settings(db=work / f"{way}.duckdb", sources=work / "sources.toml")
             started = time.perf_counter()

@@ -30,17 +30,15 @@ import re
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import timedelta
-from email.utils import format_datetime
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
-from bench.metrics import bcubed
+from bench.feeds_from_set import rss_feeds, score, serve_feeds
 from devkit.article_page import FURNITURE_WORDS, article_page
 from devkit.feed_server import FeedServer
 from flows.ingest import ingest_step
@@ -97,25 +95,6 @@ def comments(k: int, title: str) -> list[tuple[str, str]]:
     ]
 
 
-def feeds(records: list[dict], srv: FeedServer, way: str) -> dict[str, str]:
-    by_outlet: dict[str, list[tuple[int, dict]]] = defaultdict(list)
-    for k, r in enumerate(records):
-        by_outlet[r["source"] or "unknown"].append((k, r))
-    out = {}
-    for outlet, items in by_outlet.items():
-        xml = "".join(
-            f'<item><guid isPermaLink="false">{escape(r["id"])}</guid>'
-            f"<title>{escape(r['title'] or '')}</title>"
-            f"<link>{escape(srv.url(f'/{PAGES[way]}/{k}.html'))}</link>"
-            f"<pubDate>{format_datetime(parse_record_date(r['published_at']))}</pubDate>"
-            f"<description>{escape(body(r['text'], way))}</description></item>"
-            for k, r in items
-        )
-        channel = f"<channel><title>{escape(outlet)}</title>{xml}</channel>"
-        out[outlet] = f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0">{channel}</rss>'
-    return out
-
-
 def words(text: str) -> Counter[str]:
     return Counter(w.lower() for w in _WORDS.findall(text))
 
@@ -135,15 +114,6 @@ def text_scores(db: Path, records: list[dict]) -> tuple[float, float, float, int
         furniture += sum(n for w, n in leaked.items() if w in FURNITURE_WORDS)
         stored += sum(got.values())
     return hit / max(total, 1), extra / max(stored, 1), furniture / max(stored, 1), len(rows)
-
-
-def score(db: Path, gold: dict[str, str]) -> float:
-    sql = "SELECT a.guid, s.story_id FROM articles a LEFT JOIN story_articles s USING (article_id)"
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(sql).fetchall()
-    codes: dict[str, int] = {}
-    pred = [codes.setdefault(s, len(codes)) if s else -1 for _, s in rows]
-    return bcubed([gold[g] for g, _ in rows], pred)[2]
 
 
 class PagePhaseTimer(logging.Handler):
@@ -171,14 +141,13 @@ def run_set(name: str, records: list[dict], work: Path) -> dict[str, dict]:
                 page = article_page(title, parts, published=when, comments=comments(k, title), opaque=opaque)
                 srv.route(f"/{prefix}/{k}.html", page, content_type="text/html; charset=utf-8")
         for way in WAYS:
-            lines = []
-            for k, (outlet, xml) in enumerate(sorted(feeds(records, srv, way).items())):
-                srv.route(f"/{way[0]}/feed-{k}.xml", xml)
-                url = srv.url(f"/{way[0]}/feed-{k}.xml")
-                extra = "fulltext = true\n" if way in PAGE_WAYS else ""
-                lines.append(f"[[sources]]\nname = {json.dumps(outlet)}\nurl = {json.dumps(url)}\n{extra}")
+            feeds = rss_feeds(
+                records,
+                text=lambda r, way=way: body(r["text"], way),
+                link=lambda k, _, way=way: srv.url(f"/{PAGES[way]}/{k}.html"),
+            )
             sources = work / f"{name}-{way[0]}.toml"
-            sources.write_text("\n".join(lines), encoding="utf-8")
+            serve_feeds(srv, feeds, sources, prefix=f"/{way[0]}", fulltext=True if way in PAGE_WAYS else None)
             settings = load_settings(db=work / f"{name}-{way[0]}.duckdb", sources=sources)
             # Loopback, one host: no politeness pause, several pages at a time.
             settings.fetch.fulltext_delay_s = 0
@@ -195,7 +164,7 @@ def run_set(name: str, records: list[dict], work: Path) -> dict[str, dict]:
             ingest_s = time.perf_counter() - started
             embed_and_cluster_step(settings)
             results[way] = {
-                "f1": score(settings.db, gold),
+                "f1": score(settings.db, gold)[0],
                 "ingest_s": ingest_s,
                 "pages_s": timer.seconds,
                 "total_s": time.perf_counter() - started,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -73,7 +74,7 @@ class HostPacer:
         self._sleep = sleep
 
     def wait(self, url: str, delay: float) -> None:
-        host = (urlsplit(url).hostname or "").lower()
+        host = _host(url)
         with self._guard:
             now = time.monotonic()
             start = max(now, self._next.get(host, now))
@@ -119,8 +120,7 @@ def plan_pages(
         if name not in internal:
             source = configured.get(name)
             internal[name] = source_is_internal(source.url if source else "", resolve)
-        state = known.get(url, ("", FetchState()))[1]
-        jobs.append(PageJob(article, name, internal[name], state))
+        jobs.append(PageJob(article, name, internal[name], known.get(url, FetchState())))
     return jobs
 
 
@@ -283,10 +283,7 @@ def _host(url: str | None) -> str:
 
 
 def page_counts(pages: list[PageFetch]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for page in pages:
-        counts[page.status] = counts.get(page.status, 0) + 1
-    return counts
+    return dict(Counter(page.status for page in pages))
 
 
 __all__ = ["HostPacer", "PageFetcher", "PageJob", "fetch_pages", "page_counts", "plan_pages"]

@@ -13,15 +13,15 @@ from pipeline.records import Article, FetchState
 from storage.convert import to_db_time
 
 
-def page_states(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, tuple[str, FetchState]]:
-    """For each of ``urls`` fetched before: its last status and its validators (conditional GET)."""
+def page_states(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, FetchState]:
+    """For each of ``urls`` fetched before: its validators (conditional GET)."""
     if not urls:
         return {}
     rows = con.execute(
-        "SELECT url, status, etag, last_modified FROM page_fetches WHERE list_contains(?, url)",
+        "SELECT url, etag, last_modified FROM page_fetches WHERE list_contains(?, url)",
         [list(dict.fromkeys(urls))],
     ).fetchall()
-    return {r[0]: (r[1], FetchState(etag=r[2], last_modified=r[3])) for r in rows}
+    return {r[0]: FetchState(etag=r[1], last_modified=r[2]) for r in rows}
 
 
 def extracted_urls(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> set[str]:
@@ -81,17 +81,22 @@ def upgrade_texts(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -
     pages = [a for a in articles if a.text_source == "page"]
     ids = feed_text_ids(con, [a.article_id for a in pages])
     upgraded = [a for a in pages if a.article_id in ids]
-    for a in upgraded:
-        con.execute(
-            "UPDATE articles SET text = ?, text_source = 'page' WHERE article_id = ?", [a.text, a.article_id]
-        )
+    if not upgraded:
+        return 0
+    texts = {a.article_id: a.text for a in upgraded}  # one statement for all; the last text wins
+    con.execute(
+        """
+        UPDATE articles SET text = u.text, text_source = 'page'
+        FROM (SELECT unnest($1) AS article_id, unnest($2) AS text) AS u
+        WHERE articles.article_id = u.article_id
+        """,
+        [list(texts), list(texts.values())],
+    )
     has_embeddings = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'embeddings'"
     ).fetchone()
-    if upgraded and has_embeddings and has_embeddings[0]:
-        con.execute(
-            "DELETE FROM embeddings WHERE list_contains(?, article_id)", [[a.article_id for a in upgraded]]
-        )
+    if has_embeddings and has_embeddings[0]:
+        con.execute("DELETE FROM embeddings WHERE list_contains(?, article_id)", [list(texts)])
     return len(upgraded)
 
 

@@ -34,7 +34,7 @@ def strip_outlet_suffix(title: str, outlet: str | None) -> str:
     append: it is the same for every headline of an outlet and pulls unrelated ones together."""
     if not outlet or not title:
         return title
-    for sep in (" - ", " | ", " – ", " — "):
+    for sep in _SEPARATORS:
         suffix = sep + outlet
         if title.casefold().endswith(suffix.casefold()) and len(title) > len(suffix):
             return title[: -len(suffix)].rstrip()
@@ -51,8 +51,7 @@ def is_aggregator(entries: Sequence[FeedEntry], configured: bool) -> bool:
 
 def suffix_outlet(title: str) -> str | None:
     """The outlet a " - Outlet" headline suffix names, or None when the title has no such suffix."""
-    cut = max((title.rfind(sep), sep) for sep in _SEPARATORS)
-    at, sep = cut
+    at, sep = max((title.rfind(sep), sep) for sep in _SEPARATORS)
     if at <= 0:
         return None
     outlet = title[at + len(sep) :].strip()

@@ -93,6 +93,8 @@ def sources_toml(sources: Sequence[Source]) -> str:
             lines.append(f"category = {toml_string(s.category)}")
         if s.aggregator:
             lines.append("aggregator = true")
+        if s.fulltext is not None:
+            lines.append(f"fulltext = {'true' if s.fulltext else 'false'}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
