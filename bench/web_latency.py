@@ -39,55 +39,12 @@ sys.path.insert(0, str(REPO))
 CACHE = REPO / "bench" / ".cache"
 OUTLETS = [f"Outlet {chr(65 + i)}" for i in range(20)]
 WORDS = [
-    *[
-        "minister",
-        "council",
-        "talks",
-        "deal",
-        "vote",
-        "strike",
-        "storm",
-        "flood",
-        "court",
-        "trial",
-        "bank",
-        "rates",
-        "market",
-        "shares",
-    ],
-    *[
-        "election",
-        "border",
-        "aid",
-        "ceasefire",
-        "protest",
-        "police",
-        "fire",
-        "quake",
-        "rescue",
-        "budget",
-        "tax",
-        "energy",
-        "grid",
-    ],
-    *[
-        "power",
-        "oil",
-        "gas",
-        "climate",
-        "summit",
-        "union",
-        "league",
-        "final",
-        "match",
-        "coach",
-        "transfer",
-        "chip",
-        "launch",
-        "study",
-    ],
-    *["vaccine", "hospital", "school", "rail", "port"],
-]
+    "minister", "council", "talks", "deal", "vote", "strike", "storm", "flood", "court", "trial",
+    "bank", "rates", "market", "shares", "election", "border", "aid", "ceasefire", "protest", "police",
+    "fire", "quake", "rescue", "budget", "tax", "energy", "grid", "power", "oil", "gas", "climate",
+    "summit", "union", "league", "final", "match", "coach", "transfer", "chip", "launch", "study",
+    "vaccine", "hospital", "school", "rail", "port",
+]  # fmt: skip
 
 
 def _feed(items: list[tuple[str, str, str, datetime]]) -> str:

@@ -51,10 +51,10 @@ def cmd_feed(args: argparse.Namespace) -> int:
         raise ConfigError(f"--base-url must be an http(s) URL, not {base!r}")
     with database(settings, read_only=True) as con:
         view = ReadView.of_live_file(con, settings)
-        view.check_topic(args.topic)
+        stories = view.feed_stories(args.topic)  # checks the topic
         path = f"/feeds/topics/{args.topic}.atom" if args.topic else "/feeds/stories.atom"
-        body = view.atom(args.topic, base_url=base, self_path=path)
-        entries = len(view.feed_stories(args.topic))
+        body = view.atom(args.topic, base_url=base, self_path=path, stories=stories)
+        entries = len(stories)
     out = args.out
     if not out.parent.exists():
         raise FileNotFoundError(f"cannot write {out}: folder {out.parent} does not exist")

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def _port(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from exc
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1–65535, not {number}")
-    return number
+def _int_between(low: int, high: int, noun: str, bounds: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (``noun``/``bounds`` word the errors)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not {noun}: {value!r}") from exc
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{bounds} {low}–{high}, not {number}")
+        return number
+
+    return parse
 
 
-def _limit(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from exc
-    if not 1 <= number <= 500:
-        raise argparse.ArgumentTypeError(f"must be 1–500, not {number}")
-    return number
+_port = _int_between(1, 65535, "a port number", "a port is")
+_limit = _int_between(1, 500, "a whole number", "must be")
 
 
 def add_reading_commands(sub: Any, common: Any, parse_day: Any) -> None:

@@ -5,24 +5,24 @@ live file) and the web app (on its in-memory copy, ``storage.snapshot``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 
-from flows.briefing import briefs_as_of
 from flows.digest import check_category
-from pipeline.briefs.records import Brief
 from pipeline.embed.select import encoder_for
 from pipeline.publish.atom import FeedArticle, FeedInfo, FeedStory, render_atom, tag_uri
-from pipeline.search.rank import SearchHit, StoryLabel, search_stories
+from pipeline.search.rank import SearchHit, StoryLabel, label_terms, search_stories
 from pipeline.settings import ConfigError, Settings
 from pipeline.stories.topics import match_topics, topic_text
 from storage import briefs as brief_store
 from storage import sources as source_store
 from storage import web as web_store
+
+if TYPE_CHECKING:
+    from storage.snapshot import Snapshot
 
 # Related stories shown on a story page, and the least cosine between centroids to count.
 RELATED = 5
@@ -30,18 +30,18 @@ RELATED_MIN_COSINE = 0.3
 QUERY_TOKENS = 64
 
 
-# One settings object per process: vectors are cached by text (queries repeat, topics always do).
-_VECTORS: dict[tuple[str, int], np.ndarray] = {}
+# Vectors cached by model and text (queries repeat, topics always do).
+_VECTORS: dict[tuple[str, str, int], np.ndarray] = {}
 _VECTORS_MAX = 256
 
 
 def embed_text(settings: Settings, text: str, *, max_tokens: int = QUERY_TOKENS) -> np.ndarray:
     """A query or topic description as a vector of the articles' model."""
-    key = (" ".join(text.split()), max_tokens)
+    key = (settings.embed.model, " ".join(text.split()), max_tokens)
     if key not in _VECTORS:
         if len(_VECTORS) >= _VECTORS_MAX:
             _VECTORS.clear()
-        _VECTORS[key] = encoder_for(settings.embed).encode([key[0]], max_tokens=max_tokens)[0]
+        _VECTORS[key] = encoder_for(settings.embed).encode([key[1]], max_tokens=max_tokens)[0]
     return _VECTORS[key]
 
 
@@ -60,6 +60,11 @@ class ReadView:
         """A view on a read-only connection to the live file (centroids computed from embeddings)."""
         ids, matrix = web_store.live_centroids(con, settings.embed.model)
         return cls(con, settings, ids, matrix)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot, settings: Settings) -> ReadView:
+        """A view on the web app's in-memory copy, through its own cursor (one per request)."""
+        return cls(snapshot.con.cursor(), settings, snapshot.story_ids, snapshot.centroids, snapshot.memo)
 
     def row(self, story_id: str) -> int | None:
         if "rows" not in self.memo:
@@ -111,7 +116,7 @@ class ReadView:
     ) -> list[tuple[SearchHit, web_store.StoryRow]]:
         if "labels" not in self.memo:
             self.memo["labels"] = [
-                (sid, first, StoryLabel(h or "", k, last, StoryLabel(h or "", k, last).words()))
+                (sid, first, StoryLabel(h or "", k, last, label_terms(h or "", k)))
                 for sid, h, k, first, last in web_store.live_labels(self.con)
             ]
         labels = {
@@ -158,7 +163,15 @@ class ReadView:
             for r in rows
         ]  # fmt: skip
 
-    def atom(self, topic: str | None = None, *, base_url: str | None = None, self_path: str = "") -> bytes:
+    def atom(
+        self,
+        topic: str | None = None,
+        *,
+        base_url: str | None = None,
+        self_path: str = "",
+        stories: list[FeedStory] | None = None,
+    ) -> bytes:
+        """The Atom feed of ``topic`` (all stories if None); ``stories``: its feed_stories, if at hand."""
         authority = self.settings.web.tag_authority
         base = base_url.rstrip("/") if base_url else None
         info = FeedInfo(
@@ -172,11 +185,6 @@ class ReadView:
         def story_url(sid: str) -> str | None:
             return f"{base}/stories/{sid}" if base else None
 
-        return render_atom(info, self.feed_stories(topic), authority=authority, story_url=story_url)
-
-    # ------------------------------------------------------------------ briefs of a past day
-
-    def briefs_on(self, story_ids: list[str], day: date) -> dict[str, Brief]:
-        zone = ZoneInfo(self.settings.digest.timezone)
-        end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
-        return briefs_as_of(self.con, story_ids, end=end, timezone=self.settings.digest.timezone)
+        if stories is None:
+            stories = self.feed_stories(topic)
+        return render_atom(info, stories, authority=authority, story_url=story_url)

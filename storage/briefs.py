@@ -10,11 +10,10 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.briefs.records import Brief, BriefArticle, BriefSentence
+from pipeline.briefs.sentences import LEAD_CHARS
 from storage.convert import OLDEST, from_db_time, to_db_time
 
 METHOD = "extractive-v1"
-# Sentences come from each article's lead (pipeline.briefs.sentences.LEAD_CHARS).
-TEXT_CHARS = 2500
 
 _SENTENCE = pa.struct(
     [
@@ -34,7 +33,7 @@ def brief_articles(
         return {}
     rows = con.execute(
         f"""
-        SELECT sa.story_id, a.article_id, a.source, a.title, left(a.text, {TEXT_CHARS}), a.effective_at,
+        SELECT sa.story_id, a.article_id, a.source, a.title, left(a.text, {LEAD_CHARS}), a.effective_at,
                a.duplicate_of IS NOT NULL
         FROM story_articles sa JOIN articles a USING (article_id)
         WHERE list_contains(?, sa.story_id) AND (?::TIMESTAMP IS NULL OR a.effective_at < ?::TIMESTAMP)

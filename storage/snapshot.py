@@ -22,16 +22,16 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from storage.briefs import has_briefs
 from storage.convert import to_db_time, utcnow
 from storage.db import connect
-from storage.web import Signature, membership_signatures, story_centroids_of
+from storage.web import LEAD_CHARS, Signature, centroid_matrix, membership_signatures, story_centroids_of
 
-# Article text is cut to its lead: what pages show and what a past day's brief is rebuilt from.
-LEAD_CHARS = 400
 # Fetch attempts kept per source for the sources page (and the digest's day figures).
 FETCH_DAYS = 62
 
 # Table -> the SELECT list copied (every column, so columns added by later migrations follow).
+# Article text is cut to its lead: what pages show and what a past day's brief is rebuilt from.
 _COPIED = {
     "stories": "*",
     "story_articles": "*",
@@ -69,10 +69,6 @@ def file_version(db: Path) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-
-
 def _copy(mem: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
     mem.register("copied_batch", data)
     try:
@@ -98,10 +94,8 @@ def _centroids(
             if sid in row and previous.signatures.get(sid) == signatures[sid]
         }
     fresh = story_centroids_of(live, model, [s for s in ids if s not in reuse])
-    centres = reuse | fresh
-    kept = [s for s in ids if s in centres]
     dim = previous.centroids.shape[1] if previous is not None and previous.centroids.size else 0
-    matrix = np.stack([centres[s] for s in kept]) if kept else np.zeros((0, dim), np.float32)
+    kept, matrix = centroid_matrix(ids, reuse | fresh, dim)
     return kept, matrix, {s: signatures[s] for s in kept}
 
 
@@ -114,9 +108,9 @@ def take_snapshot(
     live = connect(db, read_only=True, lock_wait_s=lock_wait_s)
     try:
         # Only reads while the lock is held; building the in-memory tables waits until it is released.
-        present = _tables(live)
         copies = dict(_COPIED)
-        if "story_briefs" in present:
+        # A file no read-write open has migrated to briefs has none to copy (readers check has_briefs).
+        if has_briefs(live):
             copies["story_briefs"] = "*"
         data = {
             table: live.sql(f"SELECT {columns} FROM {table}").to_arrow_table()
@@ -137,11 +131,4 @@ def take_snapshot(
         _copy(mem, table, arrow)
     for _name, sql in views:
         mem.execute(sql)
-    if "story_briefs" not in present:
-        mem.execute(
-            "CREATE TABLE story_briefs (story_id VARCHAR, sentences STRUCT(text VARCHAR, article_id VARCHAR, "
-            "source VARCHAR, published_at TIMESTAMP)[], new_day DATE, new_sentences STRUCT(text VARCHAR, "
-            "article_id VARCHAR, source VARCHAR, published_at TIMESTAMP)[], article_count INTEGER, "
-            "method VARCHAR, updated_at TIMESTAMP)"
-        )
     return Snapshot(mem, kept, matrix, copy_seconds, time.time(), signatures)

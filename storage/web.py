@@ -16,8 +16,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from storage.convert import OLDEST, from_db_time, to_db_time
+from storage.convert import OLDEST, from_db_time
 from storage.embeddings import embedding_dim
+
+# Article text is cut to its lead: what pages show (and all of it the web app's copy keeps).
+LEAD_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,12 @@ def articles_of(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) -> dic
     rows = con.execute(
         """
         SELECT a.article_id, sa.story_id, a.source, a.title, coalesce(a.url, a.canonical_url),
-               a.effective_at, a.duplicate_of IS NOT NULL, left(a.text, 400)
+               a.effective_at, a.duplicate_of IS NOT NULL, left(a.text, ?)
         FROM story_articles sa JOIN articles a USING (article_id)
         WHERE list_contains(?, sa.story_id)
         ORDER BY sa.story_id, a.effective_at, a.article_id
         """,
-        [list(story_ids)],
+        [LEAD_CHARS, list(story_ids)],
     ).fetchall()
     out: dict[str, list[ArticleRow]] = {sid: [] for sid in story_ids}
     for r in rows:
@@ -238,25 +241,23 @@ def story_centroids_of(
     return {str(s): v for s, v in zip(ids[starts], (sums / norms).astype(np.float32), strict=True)}
 
 
+def centroid_matrix(
+    ids: Sequence[str], centres: dict[str, np.ndarray], dim: int
+) -> tuple[list[str], np.ndarray]:
+    """The ids that have a centroid (in the given order) and their centroids, one row each."""
+    kept = [s for s in ids if s in centres]
+    return kept, np.stack([centres[s] for s in kept]) if kept else np.zeros((0, dim), np.float32)
+
+
 def live_centroids(con: duckdb.DuckDBPyConnection, model: str) -> tuple[list[str], np.ndarray]:
     """Every live story's unit centroid, in story id order."""
     ids = sorted(membership_signatures(con))
-    centres = story_centroids_of(con, model, ids)
-    kept = [s for s in ids if s in centres]
-    dim = embedding_dim(con) or 0
-    return kept, np.stack([centres[s] for s in kept]) if kept else np.zeros((0, dim), np.float32)
+    return centroid_matrix(ids, story_centroids_of(con, model, ids), embedding_dim(con) or 0)
 
 
 def latest_story_article(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The time of the newest article that belongs to a story: the front page's default day."""
     rows = con.execute(
         "SELECT max(a.effective_at) FROM story_articles sa JOIN articles a USING (article_id)"
-    ).fetchall()
-    return from_db_time(rows[0][0])
-
-
-def latest_before(con: duckdb.DuckDBPyConnection, not_after: datetime) -> datetime | None:
-    rows = con.execute(
-        "SELECT max(effective_at) FROM articles WHERE effective_at <= ?", [to_db_time(not_after)]
     ).fetchall()
     return from_db_time(rows[0][0])

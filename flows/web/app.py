@@ -72,8 +72,7 @@ def create_app(settings: Settings, keeper: SnapshotKeeper) -> Starlette:
     templates.env.globals["timezone"] = settings.digest.timezone
 
     def view() -> ReadView:
-        snap = keeper.current
-        return ReadView(snap.con.cursor(), settings, snap.story_ids, snap.centroids, snap.memo)
+        return ReadView.of_snapshot(keeper.current, settings)
 
     def page(request: Request, name: str, data: dict[str, Any], status: int = 200) -> Response:
         context = {"request": request, "data": data, "stale": keeper.stale_since is not None}
@@ -101,7 +100,7 @@ def create_app(settings: Settings, keeper: SnapshotKeeper) -> Starlette:
     # ------------------------------------------------------------------ pages and their API twins
 
     def memoised(key: tuple[Any, ...], make: Callable[[ReadView], Any]) -> Any:
-        """Pages that cost a digest ranking (front page, feeds) once per copy of the database:
+        """Pages that cost a digest ranking (front page, digests, feeds) once per copy of the database:
         the copy never changes, so neither do they until the next one."""
         v = view()
         cache = v.memo.setdefault("pages", {})
@@ -179,11 +178,13 @@ def create_app(settings: Settings, keeper: SnapshotKeeper) -> Starlette:
     def digest(request: Request) -> Response:
         day = _day(request.path_params["day"], "the digest date")
         topic = request.query_params.get("topic") or None
-        v = view()
-        v.check_topic(topic)
         zone = ZoneInfo(settings.digest.timezone)
-        header, ranked = compose_digest(v.con, settings, zone, day=day, topic=topic, tag=v.tag)
-        response = HTMLResponse(render_html(header, ranked))
+
+        def make(v: ReadView) -> str:
+            v.check_topic(topic)
+            return render_html(*compose_digest(v.con, settings, zone, day=day, topic=topic, tag=v.tag))
+
+        response = HTMLResponse(memoised(("digest", day, topic), make))
         # The digest file's own policy: it styles itself inline, and runs and loads nothing.
         response.headers["Content-Security-Policy"] = DIGEST_CSP
         return response

@@ -105,10 +105,7 @@ def story_page(view: ReadView, story_id: str) -> dict[str, Any] | None:
     zone = ZoneInfo(view.settings.digest.timezone)
     articles = web_store.articles_of(view.con, [story_id])[story_id]
     brief = brief_store.load_briefs(view.con, [story_id]).get(story_id)
-    outlets: list[str] = []
-    for a in articles:
-        if a.source not in outlets:
-            outlets.append(a.source)
+    outlets = list(dict.fromkeys(a.source for a in articles))  # in order of first coverage
     days = [local_time(a.published_at, zone).date() for a in articles]
     chart = None
     if articles:
@@ -185,9 +182,3 @@ def search_page(view: ReadView, query: str, *, since: date | None, until: date |
 
 def sources_page(view: ReadView, *, history: int = 12) -> dict[str, Any]:
     return {"sources": web_store.sources_with_history(view.con, history)}
-
-
-def stories_api(
-    view: ReadView, *, day: date | None, topic: str | None, category: str | None = None
-) -> dict[str, Any]:
-    return front_page(view, day=day, topic=topic, category=category)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from flows.web.security import is_loopback
 from pipeline.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from flows.web.snapshot import SnapshotKeeper
 
 log = logging.getLogger("storyline.web")
 
@@ -22,13 +26,12 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
-def _warm_up(settings: Settings, keeper: object) -> None:
+def _warm_up(settings: Settings, keeper: SnapshotKeeper) -> None:
     from flows.reading import ReadView, embed_text
 
     try:
         embed_text(settings, "warm up")
-        snap = keeper.current  # type: ignore[attr-defined]
-        ReadView(snap.con.cursor(), settings, snap.story_ids, snap.centroids, snap.memo).topic_tags()
+        ReadView.of_snapshot(keeper.current, settings).topic_tags()
     except Exception as exc:  # the first real request will report it
         log.warning("warm-up failed: %s", exc)
 

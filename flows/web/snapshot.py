@@ -45,6 +45,7 @@ class SnapshotKeeper:
         self.stats = KeeperStats()
         self._current: Snapshot | None = None
         self._version: tuple[int, ...] | None = None
+        self._changed_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -62,7 +63,6 @@ class SnapshotKeeper:
 
     def start(self) -> None:
         """Take the first copy (waiting up to lock_wait_s for a writer), then keep it fresh."""
-        self._changed_at: float | None = None
         self._copy(wait_s=self.settings.lock_wait_s)
         self._thread = threading.Thread(target=self._loop, name="snapshot-keeper", daemon=True)
         self._thread.start()

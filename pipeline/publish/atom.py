@@ -91,10 +91,7 @@ def entry_html(story: FeedStory) -> str:
     if story.brief and story.brief.new_sentences:
         new = " ".join(f"{e(s.text)} <em>({e(s.source)})</em>" for s in story.brief.new_sentences)
         parts.append(f"<p><strong>New on {story.brief.new_day:%d %b %Y}:</strong> {new}</p>")
-    outlets: list[str] = []
-    for a in story.articles:
-        if a.source not in outlets:
-            outlets.append(a.source)
+    outlets = list(dict.fromkeys(a.source for a in story.articles))  # in order of first coverage
     independent = sum(1 for a in story.articles if not a.is_duplicate)
     parts.append(
         f"<p>{len(story.articles)} articles ({independent} independent) from {len(outlets)} outlets: "

@@ -45,6 +45,11 @@ def words(text: str) -> set[str]:
     return out
 
 
+def label_terms(headline: str, keywords: Sequence[str]) -> frozenset[str]:
+    """The content words of a story's headline and keywords (what a query's words are matched to)."""
+    return frozenset(words(headline) | words(" ".join(keywords)))
+
+
 @dataclass(frozen=True)
 class StoryLabel:
     headline: str
@@ -54,9 +59,7 @@ class StoryLabel:
     terms: frozenset[str] | None = None
 
     def words(self) -> frozenset[str]:
-        if self.terms is not None:
-            return self.terms
-        return frozenset(words(self.headline) | words(" ".join(self.keywords)))
+        return self.terms if self.terms is not None else label_terms(self.headline, self.keywords)
 
 
 @dataclass(frozen=True)
