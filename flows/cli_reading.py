@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from flows.files import write_atomically
 from pipeline.settings import ConfigError
 
 
@@ -58,9 +59,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
     out = args.out
     if not out.parent.exists():
         raise FileNotFoundError(f"cannot write {out}: folder {out.parent} does not exist")
-    # Write then rename: a feed reader polling the file never sees half of it.
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(out)
+    # A feed reader polling the file never sees half of it.
+    write_atomically(out, body)
     print(f"wrote {out}: {entries} stories")
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flows.briefing import briefs_as_of
+from flows.files import write_atomically
 from flows.shared import database, recorded_run
 from pipeline.digest.html_page import render_html
 from pipeline.digest.markdown_page import render_markdown
@@ -27,6 +28,7 @@ from pipeline.embed.select import encoder_for
 from pipeline.settings import ConfigError, Settings
 from pipeline.stories.topics import match_topics, topic_text
 from storage import digest as digest_store
+from storage import embeddings as embedding_store
 from storage import sources as source_store
 from storage.convert import utcnow
 from storage.db import StorageError
@@ -82,7 +84,7 @@ def tag_topics(con: object, settings: Settings, stories: list[DigestStory]) -> N
     vectors = encoder_for(settings.embed).encode(
         [topic_text(t.name, t.description) for t in topics], max_tokens=256
     )
-    centroids = digest_store.story_centroids(con, settings.embed.model, [s.story_id for s in stories])  # type: ignore[arg-type]
+    centroids = embedding_store.story_centroids(con, settings.embed.model, [s.story_id for s in stories])  # type: ignore[arg-type]
     tags = match_topics(
         centroids,
         {t.name: vectors[i] for i, t in enumerate(topics)},
@@ -177,11 +179,9 @@ def _render(
     stem = digest_basename(day, topic, category)
     markdown = render_markdown(header, ranked)
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
-    # Write then rename: a reader never sees half a digest.
+    # A reader never sees half a digest.
     for path, text in ((html_path, render_html(header, ranked)), (md_path, markdown)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_atomically(path, text)
     return DigestResult(
         day=day, stories=len(ranked), html_path=html_path, markdown_path=md_path, markdown=markdown
     )

@@ -19,6 +19,7 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
+from flows.files import write_atomically
 from storage.runs import process_alive
 
 SERVE_FILE = "storyline-serve.json"
@@ -32,9 +33,7 @@ def record_serve(api_url: str) -> Path:
     """Announce this process's server to commands run beside it (removed by ``forget_serve``)."""
     path = prefect_home() / SERVE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "api_url": api_url}), encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, json.dumps({"pid": os.getpid(), "api_url": api_url}))
     return path
 
 

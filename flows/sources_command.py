@@ -3,15 +3,13 @@ the OPML subscription lists that feed readers exchange."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flows.files import write_atomically
 from pipeline.feeds.opml import MAX_OPML_BYTES, OpmlError, read_opml, write_opml
 from pipeline.feeds.sources import load_sources_file
 from pipeline.feeds.sources_merge import MergePlan, appended, plan_import
@@ -29,28 +27,6 @@ class ImportOutcome:
     plan: MergePlan
     into: Path
     created: bool
-
-
-def write_atomically(path: Path, text: str, check: Callable[[Path], object] | None = None) -> None:
-    """Replace ``path`` with ``text`` so that a reader (or a crash) sees the old file or the new one,
-    never half of one; a file that existed keeps its permissions. ``check`` reads the new file
-    before it replaces the old one, and stops the replacement by raising."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            tmp.chmod(mode)
-        if check is not None:
-            check(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _read_opml_file(path: Path) -> bytes:
