@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
-import numpy as np
 
 from storage.convert import from_db_time, to_db_time
-from storage.embeddings import embedding_dim, vectors_to_numpy
 
 SUMMARY_CHARS = 400
 
@@ -107,27 +105,3 @@ def latest_day_start(con: duckdb.DuckDBPyConnection, not_after: datetime) -> dat
         "SELECT max(effective_at) FROM articles WHERE effective_at <= ?", [to_db_time(not_after)]
     ).fetchall()
     return from_db_time(rows[0][0]) if rows else None
-
-
-def story_centroids(
-    con: duckdb.DuckDBPyConnection, model: str, story_ids: list[str]
-) -> dict[str, np.ndarray]:
-    dim = embedding_dim(con)
-    if dim is None or not story_ids:
-        return {}
-    table = con.sql(
-        """
-        SELECT sa.story_id, e.vector FROM story_articles sa
-        JOIN embeddings e ON e.article_id = sa.article_id AND e.model = ?
-        WHERE list_contains(?, sa.story_id) ORDER BY sa.story_id
-        """,
-        params=[model, story_ids],
-    ).to_arrow_table()
-    ids = table["story_id"].to_pylist()
-    vectors = vectors_to_numpy(table["vector"], dim)
-    out: dict[str, np.ndarray] = {}
-    for sid in sorted(set(ids)):
-        member = vectors[[i for i, s in enumerate(ids) if s == sid]]
-        centre = member.mean(axis=0)
-        out[sid] = centre / (np.linalg.norm(centre) or 1.0)
-    return out

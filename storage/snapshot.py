@@ -25,7 +25,8 @@ import pyarrow as pa
 from storage.briefs import has_briefs
 from storage.convert import to_db_time, utcnow
 from storage.db import connect
-from storage.web import LEAD_CHARS, Signature, centroid_matrix, membership_signatures, story_centroids_of
+from storage.embeddings import story_centroids
+from storage.web import LEAD_CHARS, Signature, centroid_matrix, membership_signatures
 
 # Fetch attempts kept per source for the sources page (and the digest's day figures).
 FETCH_DAYS = 62
@@ -93,7 +94,7 @@ def _centroids(
             for sid in ids
             if sid in row and previous.signatures.get(sid) == signatures[sid]
         }
-    fresh = story_centroids_of(live, model, [s for s in ids if s not in reuse])
+    fresh = story_centroids(live, model, [s for s in ids if s not in reuse])
     dim = previous.centroids.shape[1] if previous is not None and previous.centroids.size else 0
     kept, matrix = centroid_matrix(ids, reuse | fresh, dim)
     return kept, matrix, {s: signatures[s] for s in kept}

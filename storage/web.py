@@ -14,10 +14,9 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from storage.convert import OLDEST, from_db_time
-from storage.embeddings import embedding_dim
+from storage.embeddings import embedding_dim, story_centroids
 
 # Article text is cut to its lead: what pages show (and all of it the web app's copy keeps).
 LEAD_CHARS = 400
@@ -200,47 +199,6 @@ def membership_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, Signature
     return {r[0]: (int(r[1]), r[2]) for r in rows}
 
 
-def _rows(column: pa.ChunkedArray, dim: int) -> np.ndarray:
-    # Chunk by chunk: combining a 150 MB column into one chunk first costs seconds.
-    parts = [c.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim) for c in column.chunks]
-    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, dim), np.float32)
-
-
-def story_centroids_of(
-    con: duckdb.DuckDBPyConnection, model: str, story_ids: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Unit centroids (mean of the members' vectors) of the given stories.
-
-    The ids are joined as a table (a semi-join), and rows are summed per story in NumPy:
-    filtering with list_contains or grouping in Python is quadratic (minutes at 100,000 articles)."""
-    dim = embedding_dim(con)
-    if dim is None or not story_ids:
-        return {}
-    con.register("wanted_stories", pa.table({"story_id": pa.array(list(story_ids), pa.string())}))
-    try:
-        table = con.sql(
-            """
-            SELECT sa.story_id, e.vector FROM story_articles sa
-            JOIN wanted_stories w ON w.story_id = sa.story_id
-            JOIN embeddings e ON e.article_id = sa.article_id AND e.model = ?
-            """,
-            params=[model],
-        ).to_arrow_table()
-    finally:
-        con.unregister("wanted_stories")
-    if table.num_rows == 0:
-        return {}
-    ids = np.array(table["story_id"].to_pylist(), dtype=object)
-    vectors = _rows(table["vector"], dim).astype(np.float64)
-    order = np.argsort(ids, kind="stable")
-    ids, vectors = ids[order], vectors[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    sums = np.add.reduceat(vectors, starts, axis=0)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return {str(s): v for s, v in zip(ids[starts], (sums / norms).astype(np.float32), strict=True)}
-
-
 def centroid_matrix(
     ids: Sequence[str], centres: dict[str, np.ndarray], dim: int
 ) -> tuple[list[str], np.ndarray]:
@@ -252,7 +210,7 @@ def centroid_matrix(
 def live_centroids(con: duckdb.DuckDBPyConnection, model: str) -> tuple[list[str], np.ndarray]:
     """Every live story's unit centroid, in story id order."""
     ids = sorted(membership_signatures(con))
-    return centroid_matrix(ids, story_centroids_of(con, model, ids), embedding_dim(con) or 0)
+    return centroid_matrix(ids, story_centroids(con, model, ids), embedding_dim(con) or 0)
 
 
 def latest_story_article(con: duckdb.DuckDBPyConnection) -> datetime | None:
