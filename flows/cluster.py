@@ -190,8 +190,6 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
             )
             touched = sorted({c.to_story for c in update.changes})
             relabel_stories(con, model, touched)
-            refresh_briefs(
-                con, touched, timezone=settings.digest.timezone, seen_since=start - gate, now=now
-            )
+            refresh_briefs(con, touched, timezone=settings.digest.timezone, seen_since=start - gate, now=now)
             run.finish(con, report.__dict__ | {"unassigned_share": report.unassigned_share})
     return report

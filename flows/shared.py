@@ -70,9 +70,7 @@ class ArticleWriter:
     stored through this writer are added as they go in, so copies within one run are found too.
     """
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, *, run_id: int, arriving: Sequence[Article]
-    ) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: int, arriving: Sequence[Article]) -> None:
         self.con = con
         self.run_id = run_id
         earliest = min((_time(a) for a in arriving), default=utcnow())

@@ -24,9 +24,9 @@ from pipeline.digest.wording import (
     brief_lines,
     feed_text,
     header_zone,
+    html_text,
     language_mark,
     new_today_lines,
-    one_line,
     plural,
     safe_url,
     shorten,
@@ -42,12 +42,8 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 SUMMARY_CHARS = 280
 
 
-def _e(value: str | None) -> str:
-    return html.escape(one_line(value or ""), quote=True)
-
-
 def _html_link(text: str, url: str | None) -> str:
-    label = _e(text) or "untitled"
+    label = html_text(text) or "untitled"
     link = safe_url(url)
     if link is None:
         return f'<span class="nolink">{label}</span>'
@@ -107,10 +103,10 @@ def render_html(header: DigestHeader, ranked: list[RankedStory]) -> str:
     """The digest as one self-contained HTML page: inline CSS, no script, no external load."""
     zone = header_zone(header)
     generated = local_time(header.generated_at, zone)
-    title = _e(title_line(header))
+    title = html_text(title_line(header))
     out = [
         "<!DOCTYPE html>",
-        f'<html lang="{_e(header.language or "en")}">',
+        f'<html lang="{html_text(header.language or "en")}">',
         "<head>",
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
@@ -124,9 +120,9 @@ def render_html(header: DigestHeader, ranked: list[RankedStory]) -> str:
         "<body>",
         '<header class="page">',
         f"<h1>{title}</h1>",
-        f'<p class="sources">{_e(sources_line(header))}</p>',
+        f'<p class="sources">{html_text(sources_line(header))}</p>',
         f'<p>Generated <time datetime="{as_utc(header.generated_at).isoformat()}">'
-        f"{generated:%Y-%m-%d %H:%M}</time> {_e(header.timezone)}</p>",
+        f"{generated:%Y-%m-%d %H:%M}</time> {html_text(header.timezone)}</p>",
         "</header>",
         "<main>",
     ]
@@ -143,18 +139,20 @@ def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date, *, main: 
     anchor = re.sub(r"[^A-Za-z0-9_-]", "", story.story_id)[:64] or str(rank)
     parts = [
         f'<article class="story" id="story-{anchor}">',
-        f'<h2><span class="rank">{rank}.</span>{_e(feed_text(story.headline))} '
+        f'<h2><span class="rank">{rank}.</span>{html_text(feed_text(story.headline))} '
         f'<span class="badge {item.status}">{item.status}</span></h2>',
-        f'<p class="meta status">{_e(status_line(item))}</p>',
+        f'<p class="meta status">{html_text(status_line(item))}</p>',
     ]
     if story.keywords:
-        chips = "".join(f"<span>{_e(k)}</span>" for k in story.keywords)
+        chips = "".join(f"<span>{html_text(k)}</span>" for k in story.keywords)
         parts.append(f'<p class="kw"><span class="sr">Keywords: </span>{chips}</p>')
     if story.topics:
-        parts.append(f'<p class="meta topics">Watch topics: {", ".join(_e(t) for t in story.topics)}</p>')
+        parts.append(
+            f'<p class="meta topics">Watch topics: {", ".join(html_text(t) for t in story.topics)}</p>'
+        )
     parts.extend(_html_brief(item))
-    parts.append(f'<p class="meta stats">{_e(stats_line(item))}</p>')
-    parts.append(f'<p class="meta outlets">Covered by: {", ".join(_e(o) for o in item.outlets)}</p>')
+    parts.append(f'<p class="meta stats">{html_text(stats_line(item))}</p>')
+    parts.append(f'<p class="meta outlets">Covered by: {", ".join(html_text(o) for o in item.outlets)}</p>')
     parts.extend(_html_timeline(item.timeline, day))
     parts.append('<ul class="articles">')
     for a in item.articles_today:
@@ -175,7 +173,9 @@ def _html_story(rank: int, item: RankedStory, zone: tzinfo, day: date, *, main: 
 
 def _html_brief(item: RankedStory) -> list[str]:
     def said(lines: list[tuple[str, str]]) -> str:
-        return " ".join(f'{_e(text)} <span class="src">({_e(outlet)})</span>' for text, outlet in lines)
+        return " ".join(
+            f'{html_text(text)} <span class="src">({html_text(outlet)})</span>' for text, outlet in lines
+        )
 
     parts = []
     if lines := brief_lines(item):
@@ -191,15 +191,15 @@ def _html_article(
     local = local_time(a.published_at, zone)
     copy = ' <span class="copy">(syndicated copy)</span>' if a.is_duplicate else ""
     mark = language_mark(a.language, main)
-    lang = f' <span class="lang" title="language">{_e(mark)}</span>' if mark else ""
+    lang = f' <span class="lang" title="language">{html_text(mark)}</span>' if mark else ""
     line = (
         f"<li>{_html_link(feed_text(a.title), a.url)}{lang} "
-        f'<span class="src">{_e(a.source)}</span> '
+        f'<span class="src">{html_text(a.source)}</span> '
         f'<time datetime="{as_utc(a.published_at).isoformat()}">{local.strftime(fmt)}</time>{copy}'
     )
     summary = shorten(feed_text(a.summary), SUMMARY_CHARS) if with_summary else ""
     if summary:
-        line += f'<p class="summary">{_e(summary)}</p>'
+        line += f'<p class="summary">{html_text(summary)}</p>'
     return line + "</li>"
 
 
@@ -218,7 +218,7 @@ def _html_timeline(timeline: list[DayCount], day: date) -> list[str]:
             f'<div class="ind" style="height:{ind_pct}%"></div></div></div>'
         )
         labels.append(f"<span>{d.day.day}</span>")
-    label = _e(f"Articles per day: {described}")
+    label = html_text(f"Articles per day: {described}")
     return [
         f'<div class="timeline" role="img" aria-label="{label}">{"".join(bars)}</div>',
         f'<div class="tl-labels" aria-hidden="true">{"".join(labels)}</div>',

@@ -15,6 +15,7 @@ HTML syntax in feed text and links only http(s) URLs.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, date, tzinfo
 from urllib.parse import urlsplit
@@ -50,6 +51,11 @@ def feed_text(value: str | None) -> str:
     never parsed again: dropping it would misquote the outlet, rendering it would run it.
     """
     return one_line(value or "")
+
+
+def html_text(value: str | None) -> str:
+    """Feed text for an HTML page or an Atom entry: one line, every markup character escaped."""
+    return html.escape(feed_text(value), quote=True)
 
 
 def one_line(value: str) -> str:

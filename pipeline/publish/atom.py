@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pipeline.briefs.records import Brief
-from pipeline.digest.wording import feed_text, safe_url
+from pipeline.digest.wording import feed_text, html_text, safe_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "Storyline"
@@ -81,31 +81,32 @@ def _text(value: str | None) -> str:
 def entry_html(story: FeedStory) -> str:
     """The entry's content: brief, outlets and every article, as escaped HTML."""
 
-    def e(value: str | None) -> str:
-        return html.escape(feed_text(value), quote=True)
-
     parts: list[str] = []
     if story.brief and story.brief.sentences:
-        said = " ".join(f"{e(s.text)} <em>({e(s.source)})</em>" for s in story.brief.sentences)
+        said = " ".join(
+            f"{html_text(s.text)} <em>({html_text(s.source)})</em>" for s in story.brief.sentences
+        )
         parts.append(f"<p>{said}</p>")
     if story.brief and story.brief.new_sentences:
-        new = " ".join(f"{e(s.text)} <em>({e(s.source)})</em>" for s in story.brief.new_sentences)
+        new = " ".join(
+            f"{html_text(s.text)} <em>({html_text(s.source)})</em>" for s in story.brief.new_sentences
+        )
         parts.append(f"<p><strong>New on {story.brief.new_day:%d %b %Y}:</strong> {new}</p>")
     outlets = list(dict.fromkeys(a.source for a in story.articles))  # in order of first coverage
     independent = sum(1 for a in story.articles if not a.is_duplicate)
     parts.append(
         f"<p>{len(story.articles)} articles ({independent} independent) from {len(outlets)} outlets: "
-        f"{', '.join(e(o) for o in outlets)}</p>"
+        f"{', '.join(html_text(o) for o in outlets)}</p>"
     )
     if story.keywords:
-        parts.append(f"<p>Keywords: {', '.join(e(k) for k in story.keywords)}</p>")
+        parts.append(f"<p>Keywords: {', '.join(html_text(k) for k in story.keywords)}</p>")
     items = []
     for a in sorted(story.articles, key=lambda a: (a.published_at, a.source, a.title), reverse=True):
         link = safe_url(a.url)
-        title = e(a.title) or "untitled"
+        title = html_text(a.title) or "untitled"
         label = f'<a href="{html.escape(link, quote=True)}">{title}</a>' if link else title
         copy = " (syndicated copy)" if a.is_duplicate else ""
-        items.append(f"<li>{label} — {e(a.source)}, {atom_time(a.published_at)}{copy}</li>")
+        items.append(f"<li>{label} — {html_text(a.source)}, {atom_time(a.published_at)}{copy}</li>")
     parts.append(f"<ul>{''.join(items)}</ul>")
     return "".join(parts)
 
