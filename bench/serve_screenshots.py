@@ -5,7 +5,7 @@
 Starts `storyline serve` in a temporary folder holding a copy of samples/ (ingest every 30 s, embed
 and cluster every 45 s), waits until an ingest and an embed-and-cluster run have completed, runs
 the `storyline-digest` deployment for the samples' busiest day (what the daily schedule does for
-yesterday), then drives Debian's headless Chromium (tests/browser.py) to the UI's flow-runs page,
+yesterday), then drives Debian's headless Chromium (devkit/browser.py) to the UI's flow-runs page,
 a run's log and the digest artifact, and writes:
 
     docs/prefect-ui-flow-runs.png      the Runs page: the three deployments' runs and their states
@@ -36,7 +36,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.browser import _Chromium, chromium_path  # noqa: E402
+from devkit.browser import Chromium, chromium_path  # noqa: E402
 
 DAY = "2026-11-20"  # the samples' busiest day (Makefile DEMO_DAY)
 CONFIG = """db = "s.duckdb"
@@ -79,7 +79,7 @@ def wait(what: str, check: Any, timeout: float = 300) -> Any:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def shoot(browser: _Chromium, url: str, ready_text: str, png: Path) -> None:
+def shoot(browser: Chromium, url: str, ready_text: str, png: Path) -> None:
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     browser.call("Page.enable", session=session)
@@ -146,7 +146,7 @@ def main() -> None:
             artifacts = wait("the digest artifact", lambda: api_call(api, "artifacts/filter", newest_digest))
             artifact = artifacts[0]
             out.mkdir(parents=True, exist_ok=True)
-            with _Chromium(timeout_s=60, window_size=(1400, 1600)) as browser:
+            with Chromium(timeout_s=60, window_size=(1400, 1600)) as browser:
                 shoot(browser, f"{ui}/runs", "storyline-ingest", out / "prefect-ui-flow-runs.png")
                 shoot(
                     browser,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.browser import CHROMIUM_MISSING, chromium_path, load_page, screenshot
 from pipeline.digest.html_page import CSP, render_html
 from pipeline.digest.rank import DigestArticle, DigestHeader, DigestStory, rank_stories
-from tests.browser import CHROMIUM_MISSING, chromium_path, load_page, screenshot
 from tests.digest_data import DAY, at
 
 pytestmark = [

@@ -211,7 +211,7 @@ def test_the_digest_flow_writes_html_and_markdown_and_publishes_a_prefect_artifa
 def test_the_sample_digests_open_cleanly_in_a_browser_and_no_feed_payload_runs(
     served: Served, first_run: str, tmp_path: Path
 ) -> None:
-    from tests.browser import CHROMIUM_MISSING, chromium_path, load_page
+    from devkit.browser import CHROMIUM_MISSING, chromium_path, load_page
 
     if chromium_path() is None:
         pytest.skip(CHROMIUM_MISSING)

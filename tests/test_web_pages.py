@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.browser import CHROMIUM_MISSING, chromium_path, load_page
+from devkit.browser import CHROMIUM_MISSING, chromium_path, load_page
 from tests.web_site import Site, page_checks, shared_site, storyline
 
 pytestmark = [pytest.mark.slow]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM_MISSING, chromium_path, load_page
+from devkit.browser import CHROMIUM_MISSING, chromium_path, load_page
 from tests.web_site import (
     Site,
     cli_env,

@@ -1,6 +1,6 @@
 """Open a local HTML file in headless Chromium and report what a reader's browser saw.
 
-Used by tests that check rendered pages (the digest). Chromium is driven through
+Used by tests that check rendered pages (the digest, the web app) and by bench/serve_screenshots.py. Chromium is driven through
 the DevTools protocol over ``--remote-debugging-pipe`` (file descriptors 3 and 4,
 NUL-separated JSON): stdlib only, no port, no websocket client.
 
@@ -91,7 +91,7 @@ def load_page(
     load (by value); results land in ``PageResult.values``.
     """
     url = _address(path)
-    with _Chromium(timeout_s=timeout_s, window_size=window_size) as browser:
+    with Chromium(timeout_s=timeout_s, window_size=window_size) as browser:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
@@ -147,7 +147,7 @@ def _address(path: Path | str) -> str:
     return Path(path).resolve().as_uri()
 
 
-class _Chromium:
+class Chromium:
     """One headless Chromium process with a DevTools pipe; closed on exit."""
 
     def __init__(self, *, timeout_s: float, window_size: tuple[int, int]) -> None:
@@ -158,7 +158,7 @@ class _Chromium:
         self._next_id = 0
         self._buffer = b""
 
-    def __enter__(self) -> _Chromium:
+    def __enter__(self) -> Chromium:
         exe = chromium_path()
         if exe is None:
             raise BrowserError(CHROMIUM_MISSING)
