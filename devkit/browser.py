@@ -1,8 +1,9 @@
 """Open a local HTML file in headless Chromium and report what a reader's browser saw.
 
-Used by tests that check rendered pages (the digest, the web app) and by bench/serve_screenshots.py. Chromium is driven through
-the DevTools protocol over ``--remote-debugging-pipe`` (file descriptors 3 and 4,
-NUL-separated JSON): stdlib only, no port, no websocket client.
+Used by tests that check rendered pages (the digest, the web app) and by
+bench/serve_screenshots.py. Chromium is driven through the DevTools protocol over
+``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-separated JSON): stdlib only, no port,
+no websocket client.
 
     result = load_page(Path("digest.html"))
     result.dom              # serialised DOM after load (scripts, if any ran, included)
