@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 
 from pipeline.records import Article
 
@@ -217,3 +218,29 @@ def quick_fetch(settings: Settings, **changes: object) -> Settings:
     for name, value in ({"read_timeout_s": 1.0, "retries": 1, "retry_delay_s": 0.05} | changes).items():
         setattr(settings.fetch, name, value)
     return settings
+
+
+STORY_T0 = 1_717_200_000.0
+
+
+def story_vectors(
+    n_stories: int, seed: int, dim: int = 48
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Stories of 1-40 articles around their own centres, with their own words, over four days."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.zipf(1.8, size=n_stories), 40)
+    truth = np.repeat(np.arange(n_stories), sizes)
+    centres = rng.normal(size=(n_stories, dim))
+    vecs = centres[truth] + rng.normal(scale=0.5, size=(len(truth), dim))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    vocab = [f"w{k}" for k in range(5000)]
+    texts = [
+        " ".join(vocab[(s * 7 + int(w)) % 5000] for w in rng.integers(0, 12, size=30)) + " Report."
+        for s in truth
+    ]
+    times = (
+        STORY_T0
+        + rng.uniform(0, 4 * 86400.0, size=n_stories)[truth]
+        + rng.exponential(3600.0, size=len(truth))
+    )
+    return vecs, texts, times, truth

@@ -18,33 +18,13 @@ from pipeline.stories.cluster import ClusterParams, cluster_window
 from pipeline.stories.dense import _average_linkage
 from pipeline.stories.graph_link import graph_average_linkage
 from pipeline.stories.neighbours import knn
-from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS
+from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS, STORY_T0, story_vectors
 
-T0 = 1_717_200_000.0
 SPARSE = ClusterParams(exact_max=1)
 
 
-def _stories(
-    n_stories: int, seed: int, dim: int = 48
-) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """Stories of 1-40 articles around their own centres, with their own words, over four days."""
-    rng = np.random.default_rng(seed)
-    sizes = np.minimum(rng.zipf(1.8, size=n_stories), 40)
-    truth = np.repeat(np.arange(n_stories), sizes)
-    centres = rng.normal(size=(n_stories, dim))
-    vecs = centres[truth] + rng.normal(scale=0.5, size=(len(truth), dim))
-    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
-    vocab = [f"w{k}" for k in range(5000)]
-    texts = [
-        " ".join(vocab[(s * 7 + int(w)) % 5000] for w in rng.integers(0, 12, size=30)) + " Report."
-        for s in truth
-    ]
-    times = T0 + rng.uniform(0, 4 * 86400.0, size=n_stories)[truth] + rng.exponential(3600.0, size=len(truth))
-    return vecs, texts, times, truth
-
-
 def test_seeing_every_pair_the_sparse_path_is_the_exact_path() -> None:
-    vecs, texts, times, _ = _stories(60, seed=1)
+    vecs, texts, times, _ = story_vectors(60, seed=1)
     exact = cluster_window(vecs, texts, times)
     all_pairs = dataclasses.replace(SPARSE, knn_neighbours=len(vecs))
     # However the components are batched into matrices: alone, a few together, all in one.
@@ -55,7 +35,7 @@ def test_seeing_every_pair_the_sparse_path_is_the_exact_path() -> None:
 
 
 def test_with_twenty_neighbours_per_article_the_same_stories_are_found() -> None:
-    vecs, texts, times, _ = _stories(120, seed=2)
+    vecs, texts, times, _ = story_vectors(120, seed=2)
     assert len(vecs) > 200  # more articles than candidates per article
     exact = cluster_window(vecs, texts, times)
     sparse = cluster_window(vecs, texts, times, SPARSE)
@@ -63,7 +43,7 @@ def test_with_twenty_neighbours_per_article_the_same_stories_are_found() -> None
 
 
 def test_the_sparse_path_is_deterministic_on_an_index_too() -> None:
-    vecs, texts, times, _ = _stories(300, seed=3)
+    vecs, texts, times, _ = story_vectors(300, seed=3)
     # Above knn_exact_max the neighbours come from an IVF index trained on the window.
     params = dataclasses.replace(SPARSE, knn_exact_max=100)
     first = cluster_window(vecs, texts, times, params)
@@ -73,7 +53,7 @@ def test_the_sparse_path_is_deterministic_on_an_index_too() -> None:
 
 
 def test_components_too_big_for_a_matrix_are_linked_on_their_edges() -> None:
-    vecs, texts, times, truth = _stories(80, seed=4)
+    vecs, texts, times, truth = story_vectors(80, seed=4)
     exact = cluster_window(vecs, texts, times)
     graph = cluster_window(vecs, texts, times, dataclasses.replace(SPARSE, dense_max=2))
     # Without HDBSCAN cores and with k neighbours, the stories are still the stories.
@@ -98,7 +78,7 @@ def test_graph_linkage_with_every_edge_is_average_linkage() -> None:
 
 
 def test_neighbours_exclude_the_article_itself_and_the_index_finds_the_exact_ones() -> None:
-    vecs, _, _, _ = _stories(300, seed=6)
+    vecs, _, _, _ = story_vectors(300, seed=6)
     exact_idx, exact_sim = knn(vecs, 10, exact_max=10**9)
     assert not (exact_idx == np.arange(len(vecs))[:, None]).any()
     assert np.all(np.diff(exact_sim, axis=1) <= 1e-6)  # best first
@@ -122,7 +102,11 @@ def embedded():
     from pipeline.embed.torch_fp32 import embed_texts
 
     texts = FLOOD_REPORTS + RATE_RISE_REPORTS
-    return embed_texts(load_model(), texts, max_tokens=128), texts, T0 + np.arange(len(texts)) * 3 * 3600.0
+    return (
+        embed_texts(load_model(), texts, max_tokens=128),
+        texts,
+        STORY_T0 + np.arange(len(texts)) * 3 * 3600.0,
+    )
 
 
 @pytest.mark.slow

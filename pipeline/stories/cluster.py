@@ -46,14 +46,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.stories.dense import dense_labels, dense_similarity
+from pipeline.stories.incremental import build
+from pipeline.stories.lexicon import fit_lexicon
 from pipeline.stories.params import ClusterParams
-from pipeline.stories.sparse import sparse_labels
-from pipeline.stories.views import TextViews, text_views
+from pipeline.stories.terms import day_numbers
+from pipeline.stories.views import TextViews
 
 __all__ = ["ClusterParams", "cluster_window", "similarity"]
 
 
-_SECONDS_PER_DAY = 86400.0
 # The measured defaults (a frozen dataclass: one shared instance is safe as an argument default).
 _DEFAULTS = ClusterParams()
 
@@ -68,10 +69,10 @@ def cluster_window(
     vecs, n = _checked(vectors, texts, times)
     if n < 2:
         return np.full(n, -1, dtype=np.int64)
-    views, days = _views(texts, params), _days(times, params)
     if n > params.exact_max:
-        return _canonical(sparse_labels(vecs, views, days, params))
-    return _canonical(dense_labels(dense_similarity(vecs, views, days, params), params))
+        return canonical_labels(build(vecs, texts, times, params).labels)
+    views, days = _views(texts, params), day_numbers(times, params)
+    return canonical_labels(dense_labels(dense_similarity(vecs, views, days, params), params))
 
 
 def similarity(
@@ -82,7 +83,7 @@ def similarity(
 ) -> np.ndarray:
     """The blended, hub-corrected, time-penalised (n, n) similarity matrix (float32)."""
     vecs, _ = _checked(vectors, texts, times)
-    return dense_similarity(vecs, _views(texts, params), _days(times, params), params)
+    return dense_similarity(vecs, _views(texts, params), day_numbers(times, params), params)
 
 
 def _checked(vectors: np.ndarray, texts: Sequence[str], times: np.ndarray | None) -> tuple[np.ndarray, int]:
@@ -97,21 +98,15 @@ def _checked(vectors: np.ndarray, texts: Sequence[str], times: np.ndarray | None
 
 
 def _views(texts: Sequence[str], params: ClusterParams) -> TextViews:
-    return text_views(
+    return fit_lexicon(
         texts,
         words_weight=params.words_weight,
         names_weight=params.names_weight,
         full_words=params.lexical_full_words,
-    )
+    )[1]
 
 
-def _days(times: np.ndarray | None, params: ClusterParams) -> np.ndarray | None:
-    if times is None or not params.time_weight:
-        return None
-    return np.asarray(times, dtype=np.float64) / _SECONDS_PER_DAY
-
-
-def _canonical(labels: np.ndarray) -> np.ndarray:
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
     """Singletons become noise; clusters are numbered by their first article."""
     out = np.full(len(labels), -1, dtype=np.int64)
     values, first, counts = np.unique(labels, return_index=True, return_counts=True)

@@ -36,7 +36,7 @@ class ClusterParams:
     # (an IVF index above), and inverted lists searched per query.
     knn_neighbours: int = 20
     knn_exact_max: int = 20_000
-    knn_nprobe: int = 32
+    knn_nprobe: int = 24
     # Sparse path: components of the strong-edge graph up to dense_max articles run the exact
     # procedure (several small ones together, up to dense_batch); larger ones graph average linkage.
     dense_max: int = 5000

@@ -1,4 +1,6 @@
-"""Cluster a large window without comparing every pair: the sparse path of ``cluster_window``.
+"""Cluster a large window without comparing every pair: the pieces of the sparse path of
+``cluster_window`` (put together in pipeline/stories/incremental.py, which also keeps them
+between runs).
 
 Average linkage joins two groups only while their mean similarity is at least the threshold,
 and a mean reaches it only if some pair between the groups does. So a story never crosses the
@@ -10,7 +12,7 @@ lies outside it, because the component is a branch of the single-linkage tree cu
 candidate graph instead:
 
 1. Candidates: each article's ``knn_neighbours`` nearest articles by embedding cosine
-   (``neighbours.knn``: exact, or an IVF index on large windows), made symmetric.
+   (pipeline/stories/neighbours.py: exact, or inverted lists on large windows), made symmetric.
 2. Edge similarity: the same blend as the dense path (embedding, word and name TF-IDF cosines
    weighted by text length), computed on the candidate edges only.
 3. Hub term: each article's mean over its ``hub_neighbours`` best candidate edges (floored),
@@ -28,44 +30,83 @@ Memory is the vectors, the sparse TF-IDF views and about n * knn_neighbours edge
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.stories.dense import dense_labels, dense_similarity
 from pipeline.stories.graph_link import graph_average_linkage
-from pipeline.stories.neighbours import knn
 from pipeline.stories.params import ClusterParams
 from pipeline.stories.terms import blend, finite_mean, time_penalty
 from pipeline.stories.views import TextViews, edge_cosines
 
 
-def candidate_edges(
-    vecs: np.ndarray, views: TextViews, days: np.ndarray | None, params: ClusterParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, similarity, blend): the window's candidate pairs (i < j, each once), their final
-    similarity and their blend before the hub and time terms."""
-    n = len(vecs)
-    idx, _ = knn(vecs, params.knn_neighbours, exact_max=params.knn_exact_max, nprobe=params.knn_nprobe)
+@dataclass(frozen=True)
+class EdgeGraph:
+    """The candidate pairs of a window (i < j, each once) and what the clustering needs of them."""
+
+    i: np.ndarray
+    j: np.ndarray
+    blended: np.ndarray  # the blend of the three views, before the hub and time terms
+    sim: np.ndarray  # the final similarity
+    hub: np.ndarray | None  # per article: the floored hub term (None when hub_weight is 0)
+
+
+def candidate_pairs(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j, each pair once: the k-NN lists ``idx`` (n, k; -1 = empty slot) made symmetric."""
+    n = len(idx)
     rows = np.repeat(np.arange(n, dtype=np.int64), idx.shape[1])
     cols = idx.ravel()
     ok = cols >= 0
     lo, hi = np.minimum(rows[ok], cols[ok]), np.maximum(rows[ok], cols[ok])
     key = np.unique(lo * n + hi)
-    i, j = key // n, key % n
-    del rows, cols, ok, lo, hi, key, idx
-    blended = _edge_blend(vecs, views, i, j, params)
-    sim = blended.copy()
+    return key // n, key % n
+
+
+def edge_graph(
+    vecs: np.ndarray,
+    views: TextViews,
+    days: np.ndarray | None,
+    params: ClusterParams,
+    i: np.ndarray,
+    j: np.ndarray,
+) -> EdgeGraph:
+    """The similarities of the pairs (i, j) as the dense path would give them."""
+    blended = edge_blend(vecs, views, i, j, params)
+    hub = None
     if params.hub_weight:
-        hub = finite_mean(_top_values(i, j, blended, n, params.hub_neighbours)).astype(np.float32)
-        np.maximum(hub, np.float32(params.hub_floor), out=hub)
+        hub = floored_hub(i, j, blended, len(vecs), params)
+    return EdgeGraph(i, j, blended, edge_sim(i, j, blended, hub, days, params), hub)
+
+
+def floored_hub(
+    i: np.ndarray, j: np.ndarray, blended: np.ndarray, n: int, params: ClusterParams
+) -> np.ndarray:
+    """Each article's mean over its ``hub_neighbours`` best edges, never below ``hub_floor``."""
+    hub = finite_mean(top_values(i, j, blended, n, params.hub_neighbours)).astype(np.float32)
+    return np.maximum(hub, np.float32(params.hub_floor), out=hub)
+
+
+def edge_sim(
+    i: np.ndarray,
+    j: np.ndarray,
+    blended: np.ndarray,
+    hub: np.ndarray | None,
+    days: np.ndarray | None,
+    params: ClusterParams,
+) -> np.ndarray:
+    """The final similarity of edges: their blend less the hub and time terms."""
+    sim = blended.copy()
+    if hub is not None:
         sim -= np.float32(params.hub_weight * 0.5) * (hub[i] + hub[j])
     if days is not None:
         sim -= time_penalty(np.abs(days[i] - days[j]), params)
-    return i, j, sim, blended
+    return sim
 
 
-def _edge_blend(
+def edge_blend(
     vecs: np.ndarray, views: TextViews, i: np.ndarray, j: np.ndarray, params: ClusterParams
 ) -> np.ndarray:
     """The dense path's blend of the three views, for the given pairs only."""
@@ -79,7 +120,7 @@ def _edge_blend(
     return blend(sim, pair_rel, edge_cosines(views.words, i, j), edge_cosines(views.names, i, j), params)
 
 
-def _top_values(i: np.ndarray, j: np.ndarray, sim: np.ndarray, n: int, k: int) -> np.ndarray:
+def top_values(i: np.ndarray, j: np.ndarray, sim: np.ndarray, n: int, k: int) -> np.ndarray:
     """(n, k): each article's k highest edge similarities, best first, -inf where it has fewer."""
     node = np.concatenate([i, j])
     vals = np.concatenate([sim, sim])
@@ -93,25 +134,43 @@ def _top_values(i: np.ndarray, j: np.ndarray, sim: np.ndarray, n: int, k: int) -
     return out
 
 
-def sparse_labels(
-    vecs: np.ndarray, views: TextViews, days: np.ndarray | None, params: ClusterParams
-) -> np.ndarray:
-    """Cluster labels (not yet canonical; -1 = alone) for a window of any size."""
-    n = len(vecs)
-    i, j, sim, blended = candidate_edges(vecs, views, days, params)
-    strong = sim >= params.threshold
-    graph = sparse.csr_matrix(
-        (np.ones(int(strong.sum()), dtype=np.int8), (i[strong], j[strong])), shape=(n, n)
+def strong_components(graph: EdgeGraph, n: int, params: ClusterParams) -> np.ndarray:
+    """The component of each article in the graph of pairs at or above the threshold."""
+    strong = graph.sim >= params.threshold
+    matrix = sparse.csr_matrix(
+        (np.ones(int(strong.sum()), dtype=np.int8), (graph.i[strong], graph.j[strong])), shape=(n, n)
     )
-    _, comp = connected_components(graph, directed=False)
-    del graph
+    return connected_components(matrix, directed=False)[1]
+
+
+def label_components(
+    vecs: np.ndarray,
+    views: TextViews,
+    days: np.ndarray | None,
+    params: ClusterParams,
+    graph: EdgeGraph,
+    comp: np.ndarray,
+    todo: np.ndarray,
+) -> np.ndarray:
+    """Labels (-1 = alone, and for every article outside ``todo``) of the components holding the
+    articles marked in ``todo``, each clustered by itself as the exact procedure would."""
+    n = len(vecs)
+    i, j, sim = graph.i, graph.j, graph.sim
+    labels = np.full(n, -1, dtype=np.int64)
+    wanted = np.zeros(int(comp.max()) + 1 if n else 0, dtype=bool)
+    wanted[comp[todo]] = True
+    sizes = np.bincount(comp)
+    wanted &= sizes >= 2
+    if not wanted.any():
+        return labels
+    # Only edges touching wanted components matter from here on.
+    near = wanted[comp[i]] | wanted[comp[j]]
+    i, j, sim, blended = i[near], j[near], sim[near], graph.blended[near]
     # The hub term in a component's matrix is taken over the component and these: each article's
     # best candidates outside it. Never lower than the first estimate, so no component grows.
     across = comp[i] != comp[j]
-    outside = _top_values(i[across], j[across], blended[across], n, params.hub_neighbours)
+    outside = top_values(i[across], j[across], blended[across], n, params.hub_neighbours)
     del across, blended
-    sizes = np.bincount(comp)
-    labels = np.full(n, -1, dtype=np.int64)
     next_label = 0
     # Members of each component in index order; components in order of their first member.
     order = np.argsort(comp, kind="stable")
@@ -139,9 +198,9 @@ def sparse_labels(
 
     big_edges = None
     for c in np.argsort(firsts, kind="stable"):
-        size = int(sizes[c])
-        if size < 2:
+        if not wanted[c]:
             continue
+        size = int(sizes[c])
         members = np.sort(order[bounds[c] : bounds[c + 1]])
         if size > params.dense_max:
             if big_edges is None:

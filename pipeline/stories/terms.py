@@ -37,3 +37,13 @@ def time_penalty(gap_days: np.ndarray, params: ClusterParams) -> np.ndarray:
     """What pairs ``gap_days`` apart lose (float32); an unknown date (NaN) gets no penalty."""
     gap = np.nan_to_num(gap_days, nan=0.0)
     return (params.time_weight * np.log1p(gap / params.time_scale_days)).astype(np.float32)
+
+
+_SECONDS_PER_DAY = 86400.0
+
+
+def day_numbers(times: np.ndarray | None, params: ClusterParams) -> np.ndarray | None:
+    """Epoch seconds as days (NaN = unknown), or None when the time term is off."""
+    if times is None or not params.time_weight:
+        return None
+    return np.asarray(times, dtype=np.float64) / _SECONDS_PER_DAY

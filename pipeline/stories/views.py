@@ -1,7 +1,8 @@
 """The lexical views of a window's texts: TF-IDF over words and over names and numbers.
 
-Fitted once per window on all its texts (sparse matrices, so linear in the window); the dense
-path takes cosines of row blocks against all rows, the sparse path of candidate edges only.
+Fitted once per window on all its texts (pipeline/stories/lexicon.py; sparse matrices, so
+linear in the window); the dense path takes cosines of row blocks against all rows, the sparse
+path of candidate edges only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class TextViews:
     # Per article: min(words / lexical_full_words, 1); None when the lexical views are off.
     rel: np.ndarray | None
 
+    def __len__(self) -> int:
+        return 0 if self.rel is None else len(self.rel)
+
     def take(self, idx: np.ndarray) -> TextViews:
         return TextViews(
             None if self.words is None else self.words[idx],
@@ -32,17 +36,10 @@ class TextViews:
         )
 
 
-def text_views(
-    texts: Sequence[str], *, words_weight: float, names_weight: float, full_words: int
-) -> TextViews:
-    """TF-IDF views fitted once on the window's texts (sparse: linear in the window)."""
-    if words_weight + names_weight <= 0:
-        return TextViews(None, None, None)
-    words_x = _tfidf(list(texts), _word_vectorizer()) if words_weight else None
-    names_x = _tfidf(_names_docs(texts), _names_vectorizer()) if names_weight else None
-    # Per-pair reliability of word overlap: the shorter text's length, capped.
+def reliability(texts: Sequence[str], full_words: int) -> np.ndarray:
+    """Per-pair reliability of word overlap comes from the shorter text's length, capped."""
     counts = np.array([len(_WORD.findall(t or "")) for t in texts], dtype=np.float32)
-    return TextViews(words_x, names_x, np.minimum(counts / max(full_words, 1), 1.0))
+    return np.minimum(counts / max(full_words, 1), 1.0)
 
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
@@ -51,7 +48,7 @@ _NAME_TOKEN = re.compile(r"[^\W_](?:[\w'’.\-]*[^\W_])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;\"”])\s+|\n+")
 
 
-def _names_docs(texts: Sequence[str]) -> list[str]:
+def names_docs(texts: Sequence[str]) -> list[str]:
     """Each text reduced to its names and numbers: capitalised words not opening a sentence, and digits."""
     docs = []
     for text in texts:
@@ -64,20 +61,37 @@ def _names_docs(texts: Sequence[str]) -> list[str]:
     return docs
 
 
-def _word_vectorizer() -> TfidfVectorizer:
+def word_vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
 
 
-def _names_vectorizer() -> TfidfVectorizer:
+def names_vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(sublinear_tf=True, token_pattern=r"\S+", lowercase=False, dtype=np.float32)
 
 
-def _tfidf(docs: list[str], vectorizer: TfidfVectorizer) -> sparse.csr_matrix | None:
-    """Row-normalised TF-IDF vectors fitted on this window; None when it has no usable words."""
-    try:
-        return sparse.csr_matrix(vectorizer.fit_transform(docs), dtype=np.float32)
-    except ValueError:  # empty vocabulary: only stop words or blanks
-        return None
+def stacked(first: TextViews, second: TextViews) -> TextViews:
+    """The rows of ``first`` followed by those of ``second`` (views of one lexicon)."""
+
+    def rows(a: sparse.csr_matrix | None, b: sparse.csr_matrix | None) -> sparse.csr_matrix | None:
+        if a is None or b is None:
+            return None
+        # The second's vocabulary may have grown by terms the first's rows never contain.
+        width = max(a.shape[1], b.shape[1])
+        return sparse.vstack([_widened(a, width), _widened(b, width)], format="csr")
+
+    if first.rel is None or second.rel is None:
+        return TextViews(None, None, None)
+    return TextViews(
+        rows(first.words, second.words),
+        rows(first.names, second.names),
+        np.concatenate([first.rel, second.rel]),
+    )
+
+
+def _widened(matrix: sparse.csr_matrix, width: int) -> sparse.csr_matrix:
+    if matrix.shape[1] == width:
+        return matrix
+    return sparse.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], width))
 
 
 def edge_cosines(matrix: sparse.csr_matrix | None, i: np.ndarray, j: np.ndarray) -> np.ndarray | float:
