@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from flows.files import write_atomically
 from pipeline.settings import ConfigError
+from storage.files import write_atomically
 
 
 def cmd_web(args: argparse.Namespace) -> int:

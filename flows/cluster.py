@@ -22,6 +22,7 @@ import numpy as np
 from flows.briefing import refresh_briefs
 from flows.labelling import relabel_stories
 from flows.shared import database, recorded_run
+from flows.window_graph import clustered, keep_graph, previous_graph, uses_graph
 from pipeline.embed.base import embed_input
 from pipeline.settings import Settings
 from pipeline.stories.assign import (
@@ -62,6 +63,8 @@ class ClusterReport:
     unassigned: int = 0
     # True when nothing had changed since the last cluster run, so this one decided nothing.
     skipped: bool = False
+    # Large windows: "built" (the neighbour graph afresh) or "updated" (the last run's graph).
+    graph: str | None = None
 
     @property
     def unassigned_share(self) -> float:
@@ -75,11 +78,12 @@ def compute_update(
     outside: dict[str, list[str]],
     existing_ids: set[str],
     settings: Settings,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, StoryUpdate]:
-    """The pure part: window labels, then story decisions."""
-    times = np.array([t.timestamp() for t in window.times], dtype=np.float64)
-    texts = [embed_input(title, text) for title, text in zip(window.titles, window.texts, strict=True)]
-    labels = cluster_window(window.vectors, texts, times, ClusterParams.from_settings(settings.cluster))
+    """The pure part: window labels (unless given), then story decisions."""
+    if labels is None:
+        times, texts = _times_and_texts(window)
+        labels = cluster_window(window.vectors, texts, times, ClusterParams.from_settings(settings.cluster))
     update = assign_stories(
         [
             WindowArticle(article_id=a, time=t, story_id=s)
@@ -102,6 +106,13 @@ def compute_update(
         params=MatchParams.from_settings(settings.cluster),
     )
     return labels, update
+
+
+def _times_and_texts(window: story_store.WindowData) -> tuple[np.ndarray, list[str]]:
+    """What the clustering reads of each article: its time (epoch seconds) and its text."""
+    times = np.array([t.timestamp() for t in window.times], dtype=np.float64)
+    texts = [embed_input(title, text) for title, text in zip(window.titles, window.texts, strict=True)]
+    return times, texts
 
 
 def _load_context(
@@ -166,10 +177,18 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
             live = story_store.load_live_stories(con, model, seen_since=start - gate)
             outside = story_store.members_outside(con, [s.story_id for s in live], window.article_ids)
             existing = story_store.all_story_ids(con)
+            kept = previous_graph(con, settings) if uses_graph(settings, len(window)) else None
         report = ClusterReport(run_id=run.run_id, as_of=now, window_start=start, window_end=end)
         report.window_articles = len(window) - len(context)
         report.context_articles = len(context)
-        labels, update = compute_update(window, live, outside, existing, settings)
+        graph = None
+        if uses_graph(settings, len(window)):
+            times, texts = _times_and_texts(window)
+            graph = clustered(settings, window, times, texts, kept)
+            report.graph = "updated" if graph.updated else "built"
+        labels, update = compute_update(
+            window, live, outside, existing, settings, None if graph is None else graph.labels
+        )
         report.clusters = len(set(labels.tolist()) - {-1})
         report.new_stories = len(update.new_stories)
         report.merges = sum(1 for ev in update.lineage if ev.kind == "merge")
@@ -192,4 +211,6 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
             relabel_stories(con, model, touched)
             refresh_briefs(con, touched, timezone=settings.digest.timezone, seen_since=start - gate, now=now)
             run.finish(con, report.__dict__ | {"unassigned_share": report.unassigned_share})
+        if graph is not None:
+            keep_graph(settings, run.run_id, graph)
     return report

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flows.briefing import briefs_as_of
-from flows.files import write_atomically
 from flows.shared import database, recorded_run
 from pipeline.digest.html_page import render_html
 from pipeline.digest.markdown_page import render_markdown
@@ -32,6 +31,7 @@ from storage import embeddings as embedding_store
 from storage import sources as source_store
 from storage.convert import utcnow
 from storage.db import StorageError
+from storage.files import write_atomically
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection

@@ -19,7 +19,7 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
-from flows.files import write_atomically
+from storage.files import write_atomically
 from storage.runs import process_alive
 
 SERVE_FILE = "storyline-serve.json"

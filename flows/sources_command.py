@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flows.files import write_atomically
 from pipeline.feeds.opml import MAX_OPML_BYTES, OpmlError, read_opml, write_opml
 from pipeline.feeds.sources import load_sources_file
 from pipeline.feeds.sources_merge import MergePlan, appended, plan_import
 from pipeline.settings import ConfigError
+from storage.files import write_atomically
 
 # Problems named one by one in the report; the counts cover them all.
 SHOWN = 20

@@ -167,6 +167,11 @@ class ClusterSettings(_Section):
     # (README "Speed and scaling out"): knn_neighbours candidate neighbours per article.
     exact_max: int = Field(5000, ge=2)
     knn_neighbours: int = Field(20, ge=10)
+    # Sparse-path runs keep their neighbour graph beside the database and the next run updates
+    # it with what arrived and left, unless more than rebuild_share of the window has changed
+    # since it was last built (README "Speed and scaling out").
+    incremental: bool = True
+    rebuild_share: float = Field(0.25, gt=0, le=1)
     # Raw embedding cosines for the two fallbacks the window clustering did not decide: a cluster
     # of new articles continues the closest live story's centroid, and a noise article attaches
     # to it. Different events of one kind (two shootings) sit at 0.64-0.79: keep these high.

@@ -68,6 +68,17 @@ def last_ok(con: duckdb.DuckDBPyConnection, kind: str) -> tuple[int, datetime, d
     return int(run_id), from_db_time(started) or utcnow(), from_db_time(as_of)
 
 
+def last_deciding(con: duckdb.DuckDBPyConnection, kind: str) -> int | None:
+    """The newest successful run of a kind that did its work (not skipped for lack of news)."""
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE kind = ? AND status = 'ok' "
+        "AND coalesce(json_extract_string(stats, '$.skipped'), 'false') = 'false' "
+        "ORDER BY run_id DESC LIMIT 1",
+        [kind],
+    ).fetchall()
+    return int(rows[0][0]) if rows else None
+
+
 def finish_run(
     con: duckdb.DuckDBPyConnection,
     run_id: int,

@@ -48,11 +48,12 @@ import numpy as np
 from pipeline.stories.dense import dense_labels, dense_similarity
 from pipeline.stories.incremental import build
 from pipeline.stories.lexicon import fit_lexicon
+from pipeline.stories.numbering import canonical_labels
 from pipeline.stories.params import ClusterParams
 from pipeline.stories.terms import day_numbers
 from pipeline.stories.views import TextViews
 
-__all__ = ["ClusterParams", "cluster_window", "similarity"]
+__all__ = ["ClusterParams", "canonical_labels", "cluster_window", "similarity"]
 
 
 # The measured defaults (a frozen dataclass: one shared instance is safe as an argument default).
@@ -104,16 +105,3 @@ def _views(texts: Sequence[str], params: ClusterParams) -> TextViews:
         names_weight=params.names_weight,
         full_words=params.lexical_full_words,
     )[1]
-
-
-def canonical_labels(labels: np.ndarray) -> np.ndarray:
-    """Singletons become noise; clusters are numbered by their first article."""
-    out = np.full(len(labels), -1, dtype=np.int64)
-    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
-    next_label = 0
-    for idx in np.argsort(first):
-        if values[idx] < 0 or counts[idx] < 2:
-            continue
-        out[labels == values[idx]] = next_label
-        next_label += 1
-    return out

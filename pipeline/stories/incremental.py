@@ -23,6 +23,7 @@ neighbours that replace a departed one. ``needs_rebuild`` says when that drift i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from pipeline.stories.lexicon import Lexicon, fit_lexicon
 from pipeline.stories.neighbours import InvertedLists, search_exact, search_lists, train_lists, uses_gpu
+from pipeline.stories.numbering import canonical_labels
 from pipeline.stories.params import ClusterParams
 from pipeline.stories.sparse import (
     EdgeGraph,
@@ -62,7 +64,7 @@ class WindowGraph:
     drift: int = 0  # articles added or removed since the last build
 
     def __len__(self) -> int:
-        return len(self.vectors)
+        return len(self.labels)  # a stored graph has no vectors until they are attached
 
 
 def build(
@@ -244,3 +246,53 @@ def _enter_top(top: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> None:
     slot = np.arange(len(rows)) - np.searchsorted(inverse[order], inverse[order])
     cand[inverse[order], k + slot] = sims[order]
     top[uniq] = -np.sort(-cand, axis=1)[:, :k]
+
+
+@dataclass(frozen=True)
+class Clustered:
+    """A sparse-path run's result: canonical labels in the window's order, and the graph to keep."""
+
+    labels: np.ndarray
+    graph: WindowGraph
+    graph_ids: list[str]  # the article of each graph row
+    updated: bool  # True: the previous graph was updated; False: built afresh
+
+
+def cluster_with_graph(
+    previous: tuple[list[str], WindowGraph] | None,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    times: np.ndarray | None,
+    params: ClusterParams,
+    *,
+    rebuild_share: float,
+) -> Clustered:
+    """Cluster the window (articles ``ids`` with their vectors, texts and times), updating the
+    previous run's graph (its article ids, and the graph without vectors) where it is close
+    enough to this window, else building one."""
+    position = {a: k for k, a in enumerate(ids)}
+    if previous is not None:
+        old_ids, old = previous
+        keep = np.array([a in position for a in old_ids], dtype=bool)
+        kept_ids = [a for a, k in zip(old_ids, keep, strict=True) if k]
+        known = set(kept_ids)
+        fresh = [k for k, a in enumerate(ids) if a not in known]
+        if not needs_rebuild(old, len(old_ids) - len(kept_ids), len(fresh), rebuild_share):
+            rows = np.array([position[a] for a in kept_ids], dtype=np.int64)
+            old = dataclasses.replace(old, vectors=np.zeros((len(old_ids), vectors.shape[1]), np.float32))
+            old.vectors[keep] = vectors[rows]
+            graph = update(
+                old,
+                keep,
+                vectors[fresh],
+                [texts[k] for k in fresh],
+                None if times is None else times[fresh],
+                params,
+            )
+            graph_ids = kept_ids + [ids[k] for k in fresh]
+            in_window = np.empty(len(ids), dtype=np.int64)
+            in_window[np.concatenate([rows, np.array(fresh, dtype=np.int64)])] = np.arange(len(ids))
+            return Clustered(canonical_labels(graph.labels[in_window]), graph, graph_ids, True)
+    graph = build(vectors, texts, times, params)
+    return Clustered(canonical_labels(graph.labels), graph, list(ids), False)

@@ -41,6 +41,13 @@ class TermModel:
             docs,
         )
 
+    def terms(self) -> list[str]:
+        """The vocabulary in column order."""
+        out = [""] * len(self.vocabulary)
+        for term, col in self.vocabulary.items():
+            out[col] = term
+        return out
+
     def rows(self, docs: Sequence[str]) -> tuple[TermModel, sparse.csr_matrix]:
         """Unit TF-IDF rows of ``docs`` and the model extended by the terms they bring."""
         counted = [Counter(self.analyzer(doc)) for doc in docs]
@@ -91,6 +98,27 @@ class Lexicon:
         names, names_x = self.names.rows(names_docs(texts)) if self.names else (None, None)
         views = TextViews(words_x, names_x, reliability(texts, self.full_words))
         return Lexicon(words, names, self.full_words, True), views
+
+
+def restored_lexicon(
+    words: tuple[list[str], np.ndarray, int] | None,
+    names: tuple[list[str], np.ndarray, int] | None,
+    *,
+    full_words: int,
+    lexical: bool,
+) -> Lexicon:
+    """A lexicon from its stored parts: each view's terms in column order, IDF and document count."""
+
+    def model(
+        parts: tuple[list[str], np.ndarray, int] | None, factory: Callable[[], TfidfVectorizer]
+    ) -> TermModel | None:
+        if parts is None:
+            return None
+        terms, idf, docs = parts
+        vocabulary = {t: k for k, t in enumerate(terms)}
+        return TermModel(factory().build_analyzer(), vocabulary, np.asarray(idf, dtype=np.float32), docs)
+
+    return Lexicon(model(words, word_vectorizer), model(names, names_vectorizer), full_words, lexical)
 
 
 def fit_lexicon(
