@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import duckdb
 
-from pipeline.stories.labels import ctfidf_keywords, needs_relabel, representative_index, unique_headlines
+from pipeline.stories.labels import (
+    clashing,
+    ctfidf_keywords,
+    needs_relabel,
+    representative_index,
+    unique_headlines,
+)
 from storage import labels as label_store
 
 
@@ -24,8 +30,6 @@ def relabel_stories(con: duckdb.DuckDBPyConnection, model: str, story_ids: Seque
     docs, languages = label_store.contrast_docs(con, oldest - timedelta(days=7))
     docs.update({s.story_id: s.docs for s in todo})
     languages.update({s.story_id: s.languages or [] for s in todo})
-    # Each article's own stop words: a German article's "der" and "und" are no keywords.
-    keywords = ctfidf_keywords(docs, languages=languages)
     chosen = {}
     for s in todo:
         i = representative_index(s.vectors, s.published, s.is_duplicate)
@@ -33,6 +37,10 @@ def relabel_stories(con: duckdb.DuckDBPyConnection, model: str, story_ids: Seque
     current = label_store.live_labels(con)
     candidates = {sid: label.headline for sid, label in current.items()}
     candidates.update({sid: title for sid, (title, _) in chosen.items()})
+    # Keywords are scored for the stories relabelled and those whose headline clashes (told apart by
+    # a keyword); every other story still counts as a class to stand out against.
+    # Each article's own stop words: a German article's "der" and "und" are no keywords.
+    keywords = ctfidf_keywords(docs, languages=languages, only=set(chosen) | clashing(candidates))
     first_seen = {sid: label.first_seen for sid, label in current.items()}
     first_seen.update({s.story_id: min(s.published) for s in todo})
     all_keywords = {sid: label.keywords for sid, label in current.items()} | keywords

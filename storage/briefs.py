@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipeline.briefs.records import Brief, BriefArticle, BriefSentence
 from pipeline.briefs.sentences import LEAD_CHARS
+from storage.batch import registered, strings
 from storage.convert import OLDEST, from_db_time, to_db_time
 
 METHOD = "extractive-v1"
@@ -31,18 +32,25 @@ def brief_articles(
     """Every member article of the given stories (timed before ``before``, if given), by story."""
     if not story_ids:
         return {}
-    rows = con.execute(
-        f"""
-        SELECT sa.story_id, a.article_id, a.source, a.title, left(a.text, {LEAD_CHARS}), a.effective_at,
-               a.duplicate_of IS NOT NULL
-        FROM story_articles sa JOIN articles a USING (article_id)
-        WHERE list_contains(?, sa.story_id) AND (?::TIMESTAMP IS NULL OR a.effective_at < ?::TIMESTAMP)
-        ORDER BY sa.story_id, a.effective_at, a.article_id
-        """,
-        [list(story_ids), to_db_time(before), to_db_time(before)],
-    ).fetchall()
+    with registered(con, "briefed", {"story_id": strings(story_ids)}):
+        table = con.sql(
+            f"""
+            SELECT sa.story_id, a.article_id, a.source, a.title, left(a.text, {LEAD_CHARS}) AS lead,
+                   a.effective_at, a.duplicate_of IS NOT NULL AS is_duplicate
+            FROM story_articles sa
+            SEMI JOIN briefed b ON b.story_id = sa.story_id
+            JOIN articles a USING (article_id)
+            WHERE ?::TIMESTAMP IS NULL OR a.effective_at < ?::TIMESTAMP
+            ORDER BY sa.story_id, a.effective_at, a.article_id
+            """,
+            params=[to_db_time(before), to_db_time(before)],
+        ).to_arrow_table()
     out: dict[str, list[BriefArticle]] = {}
-    for sid, aid, source, title, text, at, dup in rows:
+    columns = [
+        table[name].to_pylist()
+        for name in ("story_id", "article_id", "source", "title", "lead", "effective_at", "is_duplicate")
+    ]
+    for sid, aid, source, title, text, at, dup in zip(*columns, strict=True):
         out.setdefault(sid, []).append(
             BriefArticle(aid, source, title, text or "", from_db_time(at) or OLDEST, bool(dup))
         )
@@ -117,11 +125,13 @@ def load_briefs(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) -> dic
     """Stored briefs of the given stories, by story id (stories without one are absent)."""
     if not story_ids or not has_briefs(con):
         return {}
-    rows = con.execute(
-        "SELECT story_id, sentences, new_day, new_sentences, article_count FROM story_briefs "
-        "WHERE list_contains(?, story_id)",
-        [list(story_ids)],
-    ).fetchall()
+    with registered(con, "wanted_briefs", {"story_id": strings(story_ids)}):
+        rows = con.execute(
+            """
+            SELECT b.story_id, b.sentences, b.new_day, b.new_sentences, b.article_count
+            FROM story_briefs b SEMI JOIN wanted_briefs w ON w.story_id = b.story_id
+            """
+        ).fetchall()
     return {
         r[0]: Brief(story_id=r[0], sentences=_from_rows(r[1]), new_day=r[2], new_sentences=_from_rows(r[3]),
                     article_count=int(r[4]))

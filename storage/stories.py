@@ -1,18 +1,24 @@
-"""Stories: what a cluster run reads (window, live stories) and writes (memberships, lineage)."""
+"""Stories: what a cluster run reads (window, live stories), and lookups of stories by id.
+
+The writes of a run are in ``storage.story_updates`` (re-exported here)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
+from storage.batch import registered, strings
 from storage.convert import OLDEST, from_db_time, to_db_time
 from storage.embeddings import embedding_dim, vectors_to_numpy
+from storage.story_updates import ConcurrentUpdate, apply_story_update, refresh_story_stats
+
+# The writes of a cluster run, importable from here as they always were.
+__all__ = ["ConcurrentUpdate", "apply_story_update", "refresh_story_stats"]
 
 
 @dataclass
@@ -38,18 +44,24 @@ class WindowData:
         if len(self) == 0:
             return other
         seen = set(self.article_ids)
-        rows = [(self, i) for i in range(len(self))]
-        rows += [(other, i) for i, a in enumerate(other.article_ids) if a not in seen]
-        rows.sort(key=lambda r: (r[0].times[r[1]], r[0].article_ids[r[1]]))
+        extra = [i for i, a in enumerate(other.article_ids) if a not in seen]
+        times = self.times + [other.times[i] for i in extra]
+        ids = self.article_ids + [other.article_ids[i] for i in extra]
+        order = sorted(range(len(ids)), key=lambda k: (times[k], ids[k]))
+
+        def pick(mine: list[Any], theirs: list[Any]) -> list[Any]:
+            both = mine + [theirs[i] for i in extra]
+            return [both[k] for k in order]
+
         return WindowData(
-            article_ids=[w.article_ids[i] for w, i in rows],
-            sources=[w.sources[i] for w, i in rows],
-            titles=[w.titles[i] for w, i in rows],
-            texts=[w.texts[i] for w, i in rows],
-            times=[w.times[i] for w, i in rows],
-            story_ids=[w.story_ids[i] for w, i in rows],
-            is_duplicate=[w.is_duplicate[i] for w, i in rows],
-            vectors=np.vstack([w.vectors[i] for w, i in rows]),
+            article_ids=[ids[k] for k in order],
+            sources=pick(self.sources, other.sources),
+            titles=pick(self.titles, other.titles),
+            texts=pick(self.texts, other.texts),
+            times=[times[k] for k in order],
+            story_ids=pick(self.story_ids, other.story_ids),
+            is_duplicate=pick(self.is_duplicate, other.is_duplicate),
+            vectors=np.concatenate([self.vectors, other.vectors[extra]])[order],
         )
 
 
@@ -110,7 +122,8 @@ def load_articles(con: duckdb.DuckDBPyConnection, model: str, article_ids: Seque
     """The given embedded articles, as window rows."""
     if not article_ids:
         return _window_data(con, model, "FALSE", [])
-    return _window_data(con, model, "list_contains(?, a.article_id)", [list(article_ids)])
+    with registered(con, "wanted_articles", {"article_id": strings(article_ids)}):
+        return _window_data(con, model, "a.article_id IN (SELECT article_id FROM wanted_articles)", [])
 
 
 def context_pool(
@@ -184,173 +197,31 @@ def load_live_stories(con: duckdb.DuckDBPyConnection, model: str, seen_since: da
 def members_outside(
     con: duckdb.DuckDBPyConnection, story_ids: Sequence[str], window_ids: Sequence[str]
 ) -> dict[str, list[str]]:
+    """Story -> its members that are not among ``window_ids``, sorted."""
     if not story_ids:
         return {}
-    rows = con.execute(
-        """
-        SELECT story_id, article_id FROM story_articles
-        WHERE list_contains(?, story_id) AND NOT list_contains(?, article_id)
-        ORDER BY story_id, article_id
-        """,
-        [list(story_ids), list(window_ids)],
-    ).fetchall()
+    with (
+        registered(con, "wanted_stories", {"story_id": strings(story_ids)}),
+        registered(con, "window_articles", {"article_id": strings(window_ids)}),
+    ):
+        table = con.sql(
+            """
+            SELECT sa.story_id, sa.article_id FROM story_articles sa
+            SEMI JOIN wanted_stories w ON w.story_id = sa.story_id
+            ANTI JOIN window_articles x ON x.article_id = sa.article_id
+            ORDER BY sa.story_id, sa.article_id
+            """
+        ).to_arrow_table()
     out: dict[str, list[str]] = {}
-    for story_id, article_id in rows:
+    for story_id, article_id in zip(
+        table["story_id"].to_pylist(), table["article_id"].to_pylist(), strict=True
+    ):
         out.setdefault(story_id, []).append(article_id)
     return out
 
 
 def all_story_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT story_id FROM stories").fetchall()}
-
-
-def current_assignments(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT article_id, story_id FROM story_articles WHERE list_contains(?, article_id)",
-        [list(article_ids)],
-    ).fetchall()
-    return dict(rows)
-
-
-class _Change(Protocol):
-    article_id: str
-    from_story: str | None
-    to_story: str
-    reason: str
-
-
-class _Lineage(Protocol):
-    kind: str
-    story_id: str
-    other_id: str
-
-
-def _with_batch(
-    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array], sql: str, params: dict[str, Any]
-) -> None:
-    con.register(name, pa.table(columns))
-    try:
-        con.execute(sql, params).fetchall()
-    finally:
-        con.unregister(name)
-
-
-class ConcurrentUpdate(Exception):
-    """Story memberships changed since the window was read; the step should run again."""
-
-
-def apply_story_update(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    run_id: int,
-    now: datetime,
-    changes: Sequence[_Change],
-    new_stories: Iterable[str],
-    lineage: Sequence[_Lineage],
-    retired: Iterable[str],
-) -> None:
-    """Write one cluster run's decisions. Call inside a transaction.
-
-    Refuses (ConcurrentUpdate) when an article's current story is not the one the
-    decision was based on, so two overlapping cluster runs can never interleave.
-    """
-    db_now = to_db_time(now)
-    if changes:
-        current = current_assignments(con, [c.article_id for c in changes])
-        stale = [c.article_id for c in changes if current.get(c.article_id) != c.from_story]
-        if stale:
-            raise ConcurrentUpdate(f"{len(stale)} article(s) changed story since the window was read")
-    parent_of = {ev.story_id: ev.other_id for ev in lineage if ev.kind == "split"}
-    born = list(new_stories)
-    # Set-based writes from Arrow batches: a run can assign thousands of articles, and one
-    # statement per row costs ~2 ms each.
-    if born:
-        _with_batch(
-            con,
-            "born",
-            {
-                "story_id": pa.array(born, pa.string()),
-                "parent_id": pa.array([parent_of.get(s) for s in born], pa.string()),
-            },
-            """
-            INSERT INTO stories
-                (story_id, created_at, created_run, first_seen, last_seen, parent_id, updated_at)
-            SELECT story_id, $now, $run, $now, $now, parent_id, $now FROM born
-            """,
-            {"now": db_now, "run": run_id},
-        )
-    if changes:
-        batch = {
-            "article_id": pa.array([c.article_id for c in changes], pa.string()),
-            "from_story": pa.array([c.from_story for c in changes], pa.string()),
-            "to_story": pa.array([c.to_story for c in changes], pa.string()),
-            "reason": pa.array([c.reason for c in changes], pa.string()),
-        }
-        _with_batch(
-            con,
-            "moves",
-            batch,
-            """
-            INSERT INTO story_articles (article_id, story_id, assigned_at, run_id, method)
-            SELECT article_id, to_story, $now, $run, reason FROM moves
-            ON CONFLICT (article_id) DO UPDATE SET story_id = excluded.story_id,
-                assigned_at = excluded.assigned_at, run_id = excluded.run_id, method = excluded.method
-            """,
-            {"now": db_now, "run": run_id},
-        )
-        _with_batch(
-            con,
-            "moves",
-            batch,
-            """
-            INSERT INTO membership_changes (run_id, changed_at, article_id, from_story, to_story, reason)
-            SELECT $run, $now, article_id, from_story, to_story, reason FROM moves
-            """,
-            {"now": db_now, "run": run_id},
-        )
-    for ev in lineage:
-        con.execute(
-            "INSERT INTO story_lineage VALUES (?, ?, ?, ?, ?)",
-            [run_id, db_now, ev.kind, ev.story_id, ev.other_id],
-        )
-        if ev.kind == "merge":
-            con.execute(
-                "UPDATE stories SET status = 'merged', merged_into = ?, updated_at = ? WHERE story_id = ?",
-                [ev.other_id, db_now, ev.story_id],
-            )
-    retired = list(retired)
-    if retired:
-        con.execute(
-            "UPDATE stories SET status = 'merged', updated_at = ? WHERE list_contains(?, story_id) "
-            "AND status = 'live'",
-            [db_now, retired],
-        )
-    touched = sorted({c.to_story for c in changes} | {c.from_story for c in changes if c.from_story})
-    refresh_story_stats(con, touched, now)
-
-
-def refresh_story_stats(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str], now: datetime) -> None:
-    if not story_ids:
-        return
-    con.execute(
-        """
-        UPDATE stories SET
-            first_seen = coalesce(m.first_seen, stories.first_seen),
-            last_seen = coalesce(m.last_seen, stories.last_seen),
-            article_count = coalesce(m.n, 0),
-            updated_at = ?
-        FROM (
-            SELECT s.story_id, min(a.effective_at) AS first_seen, max(a.effective_at) AS last_seen,
-                   count(a.article_id) AS n
-            FROM (SELECT unnest(?) AS story_id) s
-            LEFT JOIN story_articles sa ON sa.story_id = s.story_id
-            LEFT JOIN articles a ON a.article_id = sa.article_id
-            GROUP BY s.story_id
-        ) m
-        WHERE stories.story_id = m.story_id
-        """,
-        [to_db_time(now), list(story_ids)],
-    )
 
 
 def resolve_story(con: duckdb.DuckDBPyConnection, story_id: str) -> str | None:

@@ -144,9 +144,14 @@ def assign_stories(
 
     changes: dict[str, MembershipChange] = {}
     in_window = set(ids)
+    window_members: dict[str, list[str]] = {}
+    for i in order:
+        sid = articles[i].story_id
+        if sid is not None and sid in retired_into:
+            window_members.setdefault(sid, []).append(ids[i])
     for old in sorted(retired_into):
         survivor = retired_into[old]
-        movers = [ids[i] for i in order if articles[i].story_id == old]
+        movers = window_members.get(old, [])
         movers += sorted(a for a in set(members_outside_window.get(old, ())) if a not in in_window)
         for aid in movers:
             changes[aid] = MembershipChange(aid, old, survivor, "merge")
@@ -170,24 +175,21 @@ def assign_stories(
 
     # Noise joins a gated story that is still live after this run, or one born in it.
     keep = [k for k, s in enumerate(stories) if s.story_id not in retired_into]
-    cand_ids = [stories[k].story_id for k in keep] + [b.story_id for b in born]
-    cand_vecs = np.vstack([centroids[keep], *[b.centroid.reshape(1, dim) for b in born]])
-    cand_gate = Gate(
-        [stories[k].first_seen for k in keep] + [b.first_seen for b in born],
-        [stories[k].last_seen for k in keep] + [b.last_seen for b in born],
-        params.match_gate_days,
+    targets = [stories[k] for k in keep] + born
+    attached_to = _attach(
+        [articles[i] for i in leftover],
+        vectors[leftover].reshape(len(leftover), dim),
+        targets,
+        np.vstack([centroids[keep], *[b.centroid.reshape(1, dim) for b in born]]),
+        params,
     )
     unassigned: list[str] = []
-    attached = 0
-    best = cand_gate.best(
-        vectors[leftover].reshape(len(leftover), dim), [articles[i].time for i in leftover], cand_vecs
-    )
-    for i, (k, sim) in zip(leftover, best, strict=True):
-        if sim >= params.attach_threshold:
-            changes[ids[i]] = MembershipChange(ids[i], None, cand_ids[k], "attach")
-            attached += 1
+    for i, k in zip(leftover, attached_to, strict=True):
+        if k >= 0:
+            changes[ids[i]] = MembershipChange(ids[i], None, targets[k].story_id, "attach")
         else:
             unassigned.append(ids[i])
+    attached = len(leftover) - len(unassigned)
 
     splits = [LineageEvent("split", c.born, c.split_from) for c in clusters if c.born and c.split_from]
     return StoryUpdate(
@@ -198,6 +200,20 @@ def assign_stories(
         retired=sorted(retired_into),
         stats=_stats(clusters, attached, len(unassigned), len(retired_into), len(changes)),
     )
+
+
+def _attach(
+    articles: Sequence[WindowArticle],
+    vectors: np.ndarray,
+    targets: Sequence[LiveStory],
+    centroids: np.ndarray,
+    params: MatchParams,
+) -> list[int]:
+    """Rule 6: for each article, the index in ``targets`` of the gated story with the closest
+    centroid (``centroids``, same order) if its cosine reaches ``attach_threshold``; else -1."""
+    gate = Gate([t.first_seen for t in targets], [t.last_seen for t in targets], params.match_gate_days)
+    best = gate.best(vectors, [a.time for a in articles], centroids, params.attach_threshold)
+    return [k if sim >= params.attach_threshold else -1 for k, sim in best]
 
 
 def _births(

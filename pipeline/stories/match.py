@@ -15,6 +15,15 @@ import numpy as np
 
 from pipeline.stories.records import LiveStory, MatchParams, WindowArticle, story_centroid
 
+# Queries compared at a time, so a large window never builds a huge matrix.
+_BLOCK = 1024
+# Up to this many query x candidate pairs every cosine is computed in float64, as it always was.
+# Beyond it a float32 product screens the pairs first and only those near the floor are computed
+# in float64: half the arithmetic, and the gate and the argmax run on a few pairs instead of all.
+_EXACT_PAIRS = 1 << 22
+# float32 cosines of unit vectors of a few hundred dimensions are within ~1e-5 of the float64 ones.
+_SCREEN_MARGIN = 1e-3
+
 
 class Gate:
     """Which stories a moment may join: it lies within the gate of the story's [first, last] span."""
@@ -29,19 +38,59 @@ class Gate:
         x = np.array([t.timestamp() for t in times], dtype=np.float64)[:, None]
         return np.maximum(0.0, np.maximum(self._first[None, :] - x, x - self._last[None, :])) <= self._gate
 
+    def allows(self, x: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Elementwise: may the story at ``columns[i]`` take the thing at epoch second ``x[i]``."""
+        return np.maximum(0.0, np.maximum(self._first[columns] - x, x - self._last[columns])) <= self._gate
+
     def best(
-        self, queries: np.ndarray, times: Sequence[datetime], candidates: np.ndarray
+        self, queries: np.ndarray, times: Sequence[datetime], candidates: np.ndarray, floor: float
     ) -> list[tuple[int, float]]:
         """For each query row, the gated candidate with the highest cosine (ties: lowest index) and that
-        cosine, -inf when none is gated. Chunked so a large window never builds a huge matrix."""
+        cosine when it is at least ``floor``; else (-1, -inf)."""
+        n, m = queries.shape[0], candidates.shape[0]
+        if m == 0 or n == 0:
+            return [(-1, -np.inf)] * n
+        if n * m <= _EXACT_PAIRS:
+            found = self._best_exact(queries, times, candidates)
+        else:
+            found = self._best_screened(queries, times, candidates, floor)
+        return [(k, sim) if sim >= floor else (-1, -np.inf) for k, sim in found]
+
+    def _best_exact(
+        self, queries: np.ndarray, times: Sequence[datetime], candidates: np.ndarray
+    ) -> list[tuple[int, float]]:
         out: list[tuple[int, float]] = []
-        if candidates.shape[0] == 0:
-            return [(-1, -np.inf)] * queries.shape[0]
-        for start in range(0, queries.shape[0], 1024):
-            stop = start + 1024
+        for start in range(0, queries.shape[0], _BLOCK):
+            stop = start + _BLOCK
             sims = np.where(self.mask(times[start:stop]), queries[start:stop] @ candidates.T, -np.inf)
             best = np.argmax(sims, axis=1)
             out.extend(zip(best.tolist(), sims[np.arange(len(best)), best].tolist(), strict=True))
+        return out
+
+    def _best_screened(
+        self, queries: np.ndarray, times: Sequence[datetime], candidates: np.ndarray, floor: float
+    ) -> list[tuple[int, float]]:
+        """Exact wherever the answer reaches ``floor``: the best candidate's float32 cosine lies within
+        the margin of its float64 one, so it is never screened out."""
+        out: list[tuple[int, float]] = [(-1, -np.inf)] * queries.shape[0]
+        x = np.array([t.timestamp() for t in times], dtype=np.float64)
+        screen32 = candidates.astype(np.float32)
+        scale = float(np.linalg.norm(queries, axis=1).max() * np.linalg.norm(candidates, axis=1).max())
+        bar = floor - _SCREEN_MARGIN * max(scale, 1.0)
+        for start in range(0, queries.shape[0], _BLOCK):
+            block = queries[start : start + _BLOCK]
+            rows, cols = np.nonzero(block.astype(np.float32) @ screen32.T >= bar)
+            rows += start
+            keep = self.allows(x[rows], cols)
+            rows, cols = rows[keep], cols[keep]
+            sims = np.einsum("ij,ij->i", queries[rows], candidates[cols])
+            # Per row: highest cosine first, then the lowest index.
+            order = np.lexsort((cols, -sims, rows))
+            first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(order) else order
+            for r, k, sim in zip(
+                rows[first].tolist(), cols[first].tolist(), sims[first].tolist(), strict=True
+            ):
+                out[r] = (k, sim)
         return out
 
 
@@ -80,13 +129,14 @@ def build_clusters(
     clusters = []
     for members in sorted(grouped.values(), key=lambda m: rank[m[0]]):
         newest = articles[members[-1]].time
-        allowed = gate.mask([newest])[0]
-        counts: Counter[str] = Counter()
-        for i in members:
-            sid = articles[i].story_id
+        counts = Counter(articles[i].story_id for i in members if articles[i].story_id in index)
+        if counts:
             # Stories outside the gate or not live (unknown here) stay frozen and take no part.
-            if sid is not None and sid in index and allowed[index[sid]]:
-                counts[sid] += 1
+            columns = np.array([index[s] for s in counts], dtype=np.int64)
+            allowed = gate.allows(np.full(len(columns), newest.timestamp()), columns)
+            counts = Counter(
+                {s: k for (s, k), ok in zip(counts.items(), allowed.tolist(), strict=True) if ok}
+            )
         clusters.append(
             WindowCluster(
                 members=members,
@@ -122,6 +172,7 @@ def set_targets(
     rest = [c for c in clusters if c.target is None]
     if rest:
         queries = np.vstack([c.centroid for c in rest])
-        for c, (k, sim) in zip(rest, gate.best(queries, [c.newest for c in rest], centroids), strict=True):
+        found = gate.best(queries, [c.newest for c in rest], centroids, params.match_threshold)
+        for c, (k, sim) in zip(rest, found, strict=True):
             if sim >= params.match_threshold:
                 c.target, c.via = stories[k].story_id, "centroid"
