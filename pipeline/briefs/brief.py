@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 
 from pipeline.briefs.records import Brief, BriefArticle, BriefSentence
-from pipeline.briefs.select import Candidate, centrality, mmr, sentence_matrix
+from pipeline.briefs.select import Candidate, centrality, mmr, sentence_matrix, similarities
 from pipeline.briefs.sentences import quotable, split_sentences
 
 BRIEF_SENTENCES = 4
@@ -43,8 +43,9 @@ def build_brief(story_id: str, articles: Sequence[BriefArticle], zone: tzinfo = 
     earlier_texts = [s for a in members if _day(a, zone) < latest for s in split_sentences(a.text)]
     vectors_all = sentence_matrix([c.text for c in candidates] + earlier_texts)
     vectors = vectors_all[: len(candidates)]
-    scores = centrality(candidates, vectors)
-    chosen = mmr(candidates, vectors, scores, limit=BRIEF_SENTENCES, max_chars=BRIEF_CHARS)
+    sims = similarities(vectors)
+    scores = centrality(candidates, vectors, sims)
+    chosen = mmr(candidates, sims, scores, limit=BRIEF_SENTENCES, max_chars=BRIEF_CHARS)
 
     def sentence(i: int) -> BriefSentence:
         a = origin[i]
@@ -52,15 +53,12 @@ def build_brief(story_id: str, articles: Sequence[BriefArticle], zone: tzinfo = 
 
     new: list[BriefSentence] = []
     if earlier_texts:
-        earlier = vectors_all[len(candidates) :]
-        novel = [
-            i
-            for i, a in enumerate(origin)
-            if _day(a, zone) == latest
-            and i not in chosen
-            and float((earlier @ vectors[i]).max(initial=0.0)) < NOVEL_MAX_COSINE
-        ]
-        picked = mmr(candidates, vectors, scores, limit=NEW_SENTENCES, max_chars=NEW_CHARS, allowed=novel)
+        latest_rows = [i for i, a in enumerate(origin) if _day(a, zone) == latest and i not in chosen]
+        # Each latest-day sentence's best cosine to any earlier sentence, in one sparse product.
+        said = (vectors_all[len(candidates) :] @ vectors[latest_rows].T).toarray()
+        best_earlier = said.max(axis=0, initial=0.0)
+        novel = [i for i, b in zip(latest_rows, best_earlier.tolist(), strict=True) if b < NOVEL_MAX_COSINE]
+        picked = mmr(candidates, sims, scores, limit=NEW_SENTENCES, max_chars=NEW_CHARS, allowed=novel)
         new = [sentence(i) for i in picked]
     return Brief(
         story_id=story_id,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 # MMR weight of centrality against redundancy (Carbonell & Goldstein's λ).
@@ -35,29 +36,34 @@ class Candidate:
     order: tuple[object, ...]
 
 
-def sentence_matrix(texts: Sequence[str]) -> np.ndarray:
-    """L2-normalised TF-IDF rows (dense; a story has at most a few hundred sentences)."""
+def sentence_matrix(texts: Sequence[str]) -> sparse.csr_matrix:
+    """L2-normalised TF-IDF rows, sparse: a story of 600 articles has thousands of sentences and a
+    vocabulary of thousands of words, a dense matrix of which costs seconds to multiply."""
     if not texts:
-        return np.zeros((0, 0))
+        return sparse.csr_matrix((0, 0))
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
     try:
-        return vectorizer.fit_transform(texts).toarray()
+        return sparse.csr_matrix(vectorizer.fit_transform(texts))
     except ValueError:  # nothing but stop words
-        return np.zeros((len(texts), 1))
+        return sparse.csr_matrix((len(texts), 1))
 
 
-def centrality(candidates: Sequence[Candidate], vectors: np.ndarray) -> np.ndarray:
-    """How central each sentence is to what the story's outlets say."""
+def similarities(vectors: sparse.csr_matrix) -> np.ndarray:
+    """Cosines of every pair of rows (dense: MMR and centrality look at all of them)."""
+    return np.asarray((vectors @ vectors.T).toarray())
+
+
+def centrality(candidates: Sequence[Candidate], vectors: sparse.csr_matrix, sims: np.ndarray) -> np.ndarray:
+    """How central each sentence is to what the story's outlets say (``sims``: their cosines)."""
     n = len(candidates)
     if n == 0:
         return np.zeros(0)
-    centre = vectors.mean(axis=0)
+    centre = np.asarray(vectors.mean(axis=0)).reshape(-1)
     norm = np.linalg.norm(centre)
     to_centre = vectors @ (centre / norm) if norm > 0 else np.zeros(n)
     outlets = sorted({c.outlet for c in candidates})
     score = to_centre.copy()
     if len(outlets) > 1:
-        sims = vectors @ vectors.T
         rows_of = {o: [i for i, c in enumerate(candidates) if c.outlet == o] for o in outlets}
         support = np.zeros(n)
         for o, rows in rows_of.items():
@@ -70,7 +76,7 @@ def centrality(candidates: Sequence[Candidate], vectors: np.ndarray) -> np.ndarr
 
 def mmr(
     candidates: Sequence[Candidate],
-    vectors: np.ndarray,
+    sims: np.ndarray,
     scores: np.ndarray,
     *,
     limit: int,
@@ -81,7 +87,6 @@ def mmr(
     pool = list(range(len(candidates)) if allowed is None else allowed)
     chosen: list[int] = []
     chars = 0
-    sims = vectors @ vectors.T if len(candidates) else np.zeros((0, 0))
     while pool and len(chosen) < limit:
 
         def value(i: int) -> float:
