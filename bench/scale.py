@@ -2,6 +2,7 @@
 
     nice .venv/bin/python bench/scale.py 10000 100000 300000 1000000
     nice .venv/bin/python bench/scale.py ann 100000          # k-NN index choices: build/search time, recall
+    nice .venv/bin/python bench/scale.py inc 100000 1000000  # hourly updates (+1k, +10k) onto a window
 
 Each size runs in its own process (so peak RSS is that size's alone) on a seeded synthetic
 window (bench/synthetic.py: heavy-tailed stories with known truth). The sparse path is
@@ -11,6 +12,13 @@ Printed: wall seconds and CPU seconds (both cores; on a machine shared with othe
 figure is inflated, the CPU figure is not), peak RSS of the process (generated window included;
 "base" is the RSS before clustering), B3 precision / recall / F1 against the truth, and the
 agreement of the two paths.
+
+``inc N``: the window's graph is built over the N oldest articles (pipeline/stories/incremental.py),
+then each update slides it as an hourly run does: the oldest ``k`` articles leave, ``k`` new ones
+arrive (k = 1,000, then 10,000 onto the same start). Printed per update: seconds (the update
+only: what an hourly run pays for clustering), peak RSS of the process, B3-F1 of the updated
+labels against the truth, and, with ``--compare``, a full build over the same final window
+for the same figures and the agreement of the two (ARI).
 """
 
 from __future__ import annotations
@@ -118,15 +126,83 @@ def ann(n: int, seed: int) -> None:
     report("faiss HNSWFlat M16 ef128/64", build, time.perf_counter() - t, idx[:, 1:])
 
 
+def incremental_runs(n: int, adds: list[int], seed: int, compare: bool) -> None:
+    """Hourly updates onto a window of n articles (in this process; printed as table rows)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from pipeline.stories import incremental
+    from pipeline.stories.numbering import canonical_labels
+
+    window = make_window(n + max(adds), seed=seed)
+    order = np.argsort(window.times, kind="stable")
+    vecs, times, truth = window.vectors[order], window.times[order], window.truth[order]
+    texts = [window.texts[k] for k in order]
+    del window
+    params = dataclasses.replace(ClusterParams.from_settings(Settings().cluster), exact_max=1)
+    start, cpu = time.perf_counter(), time.process_time()
+    state = incremental.build(vecs[:n], texts[:n], times[:n], params)
+    print(
+        f"| {n:,} | build | {time.perf_counter() - start:.1f} ({time.process_time() - cpu:.1f}) "
+        f"| {_rss_gb():.2f} | {bcubed(truth[:n], canonical_labels(state.labels))[2]:.3f} | | |",
+        flush=True,
+    )
+    for add in adds:
+        keep = np.arange(n) >= add
+        new = slice(n, n + add)
+        start, cpu = time.perf_counter(), time.process_time()
+        updated = incremental.update(state, keep, vecs[new], texts[new], times[new], params)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        labels = canonical_labels(updated.labels)
+        f1 = bcubed(truth[add : n + add], labels)[2]
+        full_f1, agree = "", ""
+        if compare:
+            full = canonical_labels(
+                incremental.build(
+                    vecs[add : n + add], texts[add : n + add], times[add : n + add], params
+                ).labels
+            )
+            full_f1 = f"{bcubed(truth[add : n + add], full)[2]:.3f}"
+            agree = f"{adjusted_rand_score(full, labels):.4f}"
+        print(
+            f"| {n:,} | +{add:,} / -{add:,} | {seconds:.1f} ({cpu:.1f}) | {_rss_gb():.2f} | {f1:.3f} "
+            f"| {full_f1} | {agree} |",
+            flush=True,
+        )
+        del updated
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sizes", nargs="+", help="window sizes, or 'ann N'")
     ap.add_argument("--exact-upto", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--one", choices=["sparse", "exact"], help=argparse.SUPPRESS)
+    ap.add_argument("--adds", default="1000,10000", help="inc: articles per update (comma-separated)")
+    ap.add_argument("--compare", action="store_true", help="inc: a full build of each final window too")
+    ap.add_argument("--inc-one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.sizes[0] == "ann":
         ann(int(args.sizes[1]), args.seed)
+        return
+    adds = [int(a) for a in args.adds.split(",")]
+    if args.inc_one:
+        incremental_runs(int(args.sizes[0]), adds, args.seed, args.compare)
+        return
+    if args.sizes[0] == "inc":
+        print("| window | step | seconds (CPU s) | peak RSS GB | B3-F1 | B3-F1 full build | ARI vs full |")
+        print("|---|---|---|---|---|---|---|")
+        for n in (int(s) for s in args.sizes[1:]):
+            cmd = [
+                sys.executable,
+                __file__,
+                str(n),
+                "--inc-one",
+                "--adds",
+                args.adds,
+                "--seed",
+                str(args.seed),
+            ]
+            subprocess.run(cmd + (["--compare"] if args.compare else []), check=True)
         return
     if args.one:
         print(json.dumps(one(int(args.sizes[0]), args.one, args.seed)))

@@ -116,3 +116,15 @@ def test_real_articles_cluster_the_same_on_both_paths(embedded) -> None:
         np.testing.assert_array_equal(
             cluster_window(vectors, texts, when), cluster_window(vectors, texts, when, SPARSE)
         )
+
+
+def test_context_from_a_large_pool_is_found_through_the_index_as_by_comparing_every_pair() -> None:
+    from pipeline.stories.context import nearest_context
+
+    vecs, _, _, _ = story_vectors(300, seed=7)
+    # New reports whose earlier coverage is in the pool.
+    queries, pool = vecs[::3], np.delete(vecs, np.arange(0, len(vecs), 3), axis=0)
+    exact = set(nearest_context(queries, pool, 5, exact_max=10**9).tolist())
+    indexed = set(nearest_context(queries, pool, 5, exact_max=100).tolist())
+    assert len(exact & indexed) / len(exact) > 0.95
+    assert nearest_context(queries, pool, 5, exact_max=100).tolist() == sorted(indexed)

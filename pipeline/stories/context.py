@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.stories.neighbours import nearest
 
-def nearest_context(queries: np.ndarray, pool: np.ndarray, k: int, *, block: int = 2048) -> np.ndarray:
+
+def nearest_context(queries: np.ndarray, pool: np.ndarray, k: int, *, exact_max: int = 20_000) -> np.ndarray:
     """Sorted indices into ``pool`` of the union of each query row's ``k`` most similar rows.
 
-    Rows are unit vectors (dot product = cosine). The selection is deterministic: the
-    same inputs always give the same context.
+    Rows are unit vectors (dot product = cosine). Up to ``exact_max`` pool rows every query is
+    compared with every row; a larger pool is searched through inverted lists (the sparse
+    path's neighbour search), so a first run over a million-article window does not compare
+    every pair. The selection is deterministic: the same inputs always give the same context.
     """
     queries = np.asarray(queries, dtype=np.float32)
     pool = np.asarray(pool, dtype=np.float32)
@@ -26,8 +30,5 @@ def nearest_context(queries: np.ndarray, pool: np.ndarray, k: int, *, block: int
         return np.zeros(0, dtype=np.int64)
     if k >= len(pool):
         return np.arange(len(pool), dtype=np.int64)
-    chosen: set[int] = set()
-    for lo in range(0, len(queries), block):
-        sims = queries[lo : lo + block] @ pool.T
-        chosen.update(np.unique(np.argpartition(-sims, k - 1, axis=1)[:, :k]).tolist())
-    return np.array(sorted(chosen), dtype=np.int64)
+    idx, _ = nearest(queries, pool, k, exact_max=exact_max)
+    return np.unique(idx[idx >= 0])
