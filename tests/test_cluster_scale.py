@@ -128,3 +128,12 @@ def test_context_from_a_large_pool_is_found_through_the_index_as_by_comparing_ev
     indexed = set(nearest_context(queries, pool, 5, exact_max=100).tolist())
     assert len(exact & indexed) / len(exact) > 0.95
     assert nearest_context(queries, pool, 5, exact_max=100).tolist() == sorted(indexed)
+
+
+def test_graph_linkage_from_cores_with_every_edge_is_the_exact_procedure() -> None:
+    vecs, texts, times, _ = story_vectors(40, seed=8)
+    params = dataclasses.replace(SPARSE, knn_neighbours=len(vecs))
+    exact = cluster_window(vecs, texts, times)
+    # One component above dense_max: cores from the sparse distances, then graph linkage.
+    graph = cluster_window(vecs, texts, times, dataclasses.replace(params, dense_max=2))
+    assert adjusted_rand_score(exact, graph) > 0.99

@@ -39,7 +39,7 @@ class ClusterParams:
     knn_nprobe: int = 24
     # Sparse path: components of the strong-edge graph up to dense_max articles run the exact
     # procedure (several small ones together, up to dense_batch); larger ones graph average linkage.
-    dense_max: int = 5000
+    dense_max: int = 10_000
     dense_batch: int = 512
 
     @classmethod
