@@ -11,6 +11,8 @@ mocks); each request runs in its own thread.
         srv.route("/forever.xml", endless=True)                     # streams until the client hangs up
         srv.route("/busy.xml", status=429, headers={"Retry-After": "120"})
         srv.redirect("/old.xml", "/a.xml", status=301)
+        srv.route("/cut.xml", reset=True)                           # connection reset, no answer
+        srv.generate("/feed/", lambda rest: Route(body=make_feed(rest)))  # any path under /feed/
         fetch(srv.url("/a.xml"))
         srv.requests_for("/a.xml")[-1].headers["if-none-match"]
 
@@ -26,6 +28,15 @@ Route options:
   trickle        seconds between single bytes of the body
   endless        stream filler XML forever (no Content-Length) until the client disconnects
   redirect_to    Location header (use with a 3xx status; relative paths are fine)
+  reset          abort the connection (TCP reset) without answering
+
+``generate(prefix, make)`` serves every path under ``prefix`` that has no route of its own: ``make``
+gets the rest of the path and returns the Route to answer with, or None for a 404. Feeds made on the
+fly this way cost nothing until asked for (``bench/fetch_scale.py`` serves 10,000 of them).
+``FeedServer(host=..., port=...)`` listens elsewhere than an ephemeral port of 127.0.0.1, e.g. on
+several loopback addresses, each a host of its own for per-host limits (Linux routes 127.0.0.0/8 to
+loopback). ``log_requests=False`` keeps no request log and ``poll_interval=0.5`` polls less (long
+benchmarks, many servers in one process).
 
 A pytest fixture is provided: ``from devkit.feed_server import feed_server`` in a
 conftest (or a test module) makes ``feed_server`` available, one server per test.
@@ -34,6 +45,8 @@ conftest (or a test module) makes ``feed_server`` available, one server per test
 from __future__ import annotations
 
 import gzip as gzip_module
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +89,7 @@ class Route:
     trickle: float | None = None
     endless: bool = False
     redirect_to: str | None = None
+    reset: bool = False
 
 
 def _not_modified(route: Route, request: RequestRecord) -> bool:
@@ -110,11 +124,14 @@ class _Handler(BaseHTTPRequestHandler):
             at=time.monotonic(),
         )
         owner._log(record)
-        route = owner._routes.get(path)
+        route = owner._route_for(path)
         if route is None:
             self._send(404, {"Content-Type": "text/plain"}, b"no such route")
             return
         if route.delay and owner._stopping.wait(route.delay):
+            return
+        if route.reset:
+            self._reset()
             return
         if _not_modified(route, record):
             headers = {"ETag": route.etag} if route.etag else {}
@@ -142,6 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._trickle(route.status, headers, data, route.trickle)
             return
         self._send(route.status, headers, data)
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _head(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -189,8 +212,19 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     """Local HTTP server with per-test routes and a request log (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_requests: bool = True,
+        poll_interval: float = 0.02,
+    ) -> None:
+        self._address = (host, port)
+        self._poll_interval = poll_interval
+        self._log_requests = log_requests
         self._routes: dict[str, Route] = {}
+        self._generators: list[tuple[str, Callable[[str], Route | None]]] = []
         self._requests: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -198,12 +232,16 @@ class FeedServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> FeedServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(self._address, _Handler)
         server.owner = self
         self._server = server
-        # A short poll interval keeps stop() (server.shutdown) fast.
+        # A short poll interval keeps stop() (server.shutdown) fast; many servers in one process
+        # (one per loopback address) take a longer one, or their polling competes for the GIL.
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="feed-server", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": self._poll_interval},
+            name="feed-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -248,6 +286,7 @@ class FeedServer:
         trickle: float | None = None,
         endless: bool = False,
         redirect_to: str | None = None,
+        reset: bool = False,
     ) -> Route:
         """Serve ``body`` at ``path`` (replacing any earlier route); options as in the module docstring."""
         route = Route(
@@ -262,6 +301,7 @@ class FeedServer:
             trickle=trickle,
             endless=endless,
             redirect_to=redirect_to,
+            reset=reset,
         )
         with self._lock:
             self._routes[path] = route
@@ -270,7 +310,25 @@ class FeedServer:
     def redirect(self, path: str, to: str, status: int = 301) -> Route:
         return self.route(path, b"", status=status, redirect_to=to, content_type="text/plain")
 
+    def generate(self, prefix: str, make: Callable[[str], Route | None]) -> None:
+        """Answer every path under ``prefix`` without a route of its own with ``make(rest of path)``."""
+        with self._lock:
+            self._generators.append((prefix, make))
+
+    def _route_for(self, path: str) -> Route | None:
+        with self._lock:
+            route = self._routes.get(path)
+            generators = list(self._generators)
+        if route is not None:
+            return route
+        for prefix, make in generators:
+            if path.startswith(prefix):
+                return make(path[len(prefix) :])
+        return None
+
     def _log(self, record: RequestRecord) -> None:
+        if not self._log_requests:
+            return
         with self._lock:
             self._requests.append(record)
 

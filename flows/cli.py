@@ -266,7 +266,9 @@ def _prepare(args: argparse.Namespace) -> None:
     args.settings = _settings(args)
     if args.command in ("run", "ingest", "serve"):
         load_sources_file(Path(args.settings.sources))
-    args.prefect = args.command in STEP_COMMANDS and use_prefect(args.settings.embed.runner)
+    args.prefect = args.command in STEP_COMMANDS and use_prefect(
+        args.settings.embed.runner, args.settings.fetch.runner
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

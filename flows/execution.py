@@ -5,8 +5,8 @@ Prefect Cloud, the user configured), or a ``storyline serve`` of this ``PREFECT_
 (it records its API address in ``PREFECT_HOME/storyline-serve.json`` while it runs). Then each
 run shows in Prefect's UI with its state, logs and artifacts. Otherwise the command calls the same
 steps directly: no Prefect import, no temporary server (8–11 s per command, and a server process
-that outlived a SIGKILLed command). ``embed.runner = "dask"`` always goes through Prefect: its
-Dask task runner is what spreads the work.
+that outlived a SIGKILLed command). ``embed.runner`` or ``fetch.runner = "dask"`` always goes
+through Prefect: its Dask task runner is what spreads the work.
 """
 
 from __future__ import annotations
@@ -56,15 +56,17 @@ def running_serve_api() -> str | None:
     return url if process_alive(pid) else None
 
 
-def use_prefect(embed_runner: str) -> bool:
-    """Decide, and point Prefect at the server found (call before Prefect is imported)."""
+def use_prefect(*runners: str) -> bool:
+    """Decide, and point Prefect at the server found (call before Prefect is imported).
+
+    ``runners``: the steps' runners (embed.runner, fetch.runner); any "dask" needs Prefect."""
     if os.environ.get("PREFECT_API_URL"):
         return True
     url = running_serve_api()
     if url:
         os.environ["PREFECT_API_URL"] = url
         return True
-    return embed_runner == "dask"
+    return "dask" in runners
 
 
 def stop_on_sigterm() -> None:

@@ -4,39 +4,41 @@ The database is held only for the short read and write phases; fetching runs
 without it, so an analyst's read-only session delays a run by at most the
 lock wait instead of failing it.
 
-Each source gets at most ``fetch.source_budget_s`` per run. A transient failure (connect error,
-5xx, 429 without Retry-After) is retried after ``retry_delay_s``, then 4x that, ..., each retry's
-deadline cut to what is left of the budget; an attempt whose whole-request deadline expired is
-not retried (a server that trickles bytes would otherwise cost several deadlines), and a server
-that said when to come back (Retry-After) is not asked again in this run — nor, until then, in
-later runs, unless ``--force``.
+The fetching itself (per-source time budget, retries, per-host slots: ``pipeline.feeds.gather``)
+runs on threads of this process, or with ``fetch.runner = "dask"`` in chunks of sources on Dask
+workers (``fetch_chunks``, given by ``flows.prefect_flows``): they get each source with its
+conditional-GET state as plain data and send back plain outcomes. Either way this process alone
+reads the sources, decides what is due, fetches article pages for full text and writes every
+result, so scheduling, backoff and Retry-After are decided exactly alike. A server that said when
+to come back (Retry-After) is left alone until then in later runs too, unless ``--force``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
 from flows.fulltext import fetch_pages, page_counts
 from flows.shared import ArticleWriter, database, recorded_run
-from pipeline.articles.normalise import entries_to_articles
-from pipeline.feeds.fetch import fetch_source, is_transient, make_client
+from pipeline.feeds.gather import (
+    FeedOutcome,
+    FetchJob,
+    chunk_by_host,
+    crashed,
+    fetch_many,
+    host_slot,
+    is_remote,
+)
 from pipeline.feeds.pages import PageFetch
-from pipeline.feeds.parse import parse_feed
 from pipeline.feeds.schedule import next_fetch_at, retry_after_until
 from pipeline.feeds.sources import load_sources_file
 from pipeline.records import Article, FetchResult, Source
-from pipeline.settings import Settings
+from pipeline.settings import FetchSettings, Settings
 from storage import pages as page_store
 from storage import sources
 from storage.convert import utcnow
@@ -73,79 +75,13 @@ class IngestReport:
     deferred: dict[str, datetime] = field(default_factory=dict)
     # Article pages fetched for full text, by outcome (extracted, no_text, error, ...).
     pages: dict[str, int] = field(default_factory=dict)
+    # Where the feeds were fetched: "local" (threads of this process) or "dask".
+    runner: str = "local"
 
 
-_host_locks: dict[str, threading.BoundedSemaphore] = {}
-_host_locks_guard = threading.Lock()
-
-
-def _host_slot(url: str, limit: int) -> threading.BoundedSemaphore:
-    """Per-host semaphore: many feeds of one outlet never hit it all at once."""
-    host = urlsplit(url).hostname or "local"
-    with _host_locks_guard:
-        return _host_locks.setdefault(host, threading.BoundedSemaphore(limit))
-
-
-def fetch_and_parse(
-    row: sources.SourceRow,
-    settings: Settings,
-    now: datetime | None = None,
-    *,
-    deadline_s: float | None = None,
-) -> SourceOutcome:
-    """Fetch one source and turn its body into articles. Never raises for bad input."""
-    fetch = settings.fetch
-    if deadline_s is not None and deadline_s < fetch.deadline_s:
-        fetch = fetch.model_copy(update={"deadline_s": deadline_s})
-    with _host_slot(row.source.url, fetch.per_host_limit), make_client(fetch) as client:
-        result = fetch_source(row.source, row.state, fetch, client=client, now=now)
-    if result.status != "ok" or result.body is None:
-        return SourceOutcome(row=row, result=result)
-    feed = parse_feed(result.body, content_type=result.content_type, url=result.final_url or row.source.url)
-    if feed.error_class:
-        # Not a feed: recorded as a failure, and the body hash is not kept so the
-        # source keeps showing as failing until it serves a feed again.
-        failed = replace(result, status="error", error_class=feed.error_class, error=feed.error, body=None)
-        return SourceOutcome(row=row, result=failed, entries=0)
-    articles, notes = entries_to_articles(feed, row.source, result.started_at)
-    warning = "; ".join(n for n in [feed.warning, *notes] if n) or None
-    return SourceOutcome(
-        row=row,
-        result=replace(result, body=None),
-        articles=articles,
-        entries=len(feed.entries),
-        warning=warning,
-        ttl_minutes=feed.ttl_minutes,
-    )
-
-
-def fetch_with_retries(
-    row: sources.SourceRow, settings: Settings, *, sleep: Callable[[float], None] = time.sleep
-) -> SourceOutcome:
-    """One source's fetch within its time budget for this run (see the module docstring)."""
-    f = settings.fetch
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        left = f.source_budget_s - (time.monotonic() - started)
-        outcome = fetch_and_parse(row, settings, deadline_s=left)
-        result = outcome.result
-        retry = (
-            result.failed
-            and is_transient(result)
-            and result.error_class != "timeout"
-            and "retry-after" not in result.headers
-            and attempt < f.retries
-        )
-        if not retry:
-            return outcome
-        delay = f.retry_delay_s * 4**attempt * (1 + random.uniform(-0.5, 0.5))
-        # A retry needs time to connect and read: not worth starting with less than a few seconds.
-        if time.monotonic() - started + delay + min(5.0, f.deadline_s) > f.source_budget_s:
-            return outcome
-        attempt += 1
-        log.info("%s: %s, retry %d in %.1fs", row.source.name, result.error_class, attempt, delay)
-        sleep(delay)
+# Fetches chunks of sources elsewhere (tasks on a Dask cluster): every chunk's jobs in, each chunk's
+# outcomes out as chunks finish, in any order; a chunk that fails comes back as crashed outcomes.
+ChunkFetcher = Callable[[list[list[FetchJob]], FetchSettings, datetime], Iterator[list[FeedOutcome]]]
 
 
 def prepare(
@@ -217,64 +153,89 @@ def store_outcomes(
     return report
 
 
-def _crashed(row: sources.SourceRow, exc: BaseException, now: datetime) -> SourceOutcome:
-    """A fetch that raised (a bug, not bad input) still gets its failure recorded."""
-    result = FetchResult(
-        source=row.source.name,
-        url=row.source.url,
-        status="error",
-        started_at=now,
-        error_class=getattr(exc, "error_class", type(exc).__name__),
-        error=str(exc),
-    )
-    return SourceOutcome(row=row, result=result)
+def _log_outcome(outcome: FeedOutcome) -> None:
+    result = outcome.result
+    if result.failed:
+        log.info("%s: failed: %s: %s", result.source, result.error_class, result.error)
+    else:
+        log.info("%s: %s, %d articles", result.source, result.status, len(outcome.articles))
 
 
 def fetch_all(
-    rows: list[sources.SourceRow], settings: Settings, now: datetime, *, progress: bool = True
+    rows: list[sources.SourceRow],
+    settings: Settings,
+    now: datetime,
+    *,
+    progress: bool = True,
+    fetch_chunks: ChunkFetcher | None = None,
 ) -> list[SourceOutcome]:
-    """Fetch the sources on ``fetch.max_workers`` threads, with a progress bar on a terminal."""
-    outcomes: list[SourceOutcome] = []
+    """Fetch the sources, with a progress bar on a terminal: on ``fetch.max_workers`` threads here,
+    or in chunks through ``fetch_chunks``. Local-path sources are always read here, where the
+    sources file is (a remote worker has another disk)."""
     if not rows:
-        return outcomes
+        return []
+    by_name = {r.source.name: r for r in rows}
+    jobs = [FetchJob(r.source, r.state) for r in rows]
+    feeds: dict[str, FeedOutcome] = {}
     bar = tqdm(
         total=len(rows), desc="fetching", unit="source", disable=None if progress else True, leave=False
     )
-    pool = ThreadPoolExecutor(max_workers=settings.fetch.max_workers, thread_name_prefix="fetch")
+
+    def done(outcome: FeedOutcome) -> None:
+        _log_outcome(outcome)
+        feeds[outcome.result.source] = outcome
+        bar.update(1)
+
     try:
-        futures = {pool.submit(fetch_with_retries, row, settings): row for row in rows}
-        for future in as_completed(futures):
-            row = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:
-                outcome = _crashed(row, exc, now)
-            result = outcome.result
-            if result.failed:
-                log.info("%s: failed: %s: %s", row.source.name, result.error_class, result.error)
-            else:
-                log.info("%s: %s, %d articles", row.source.name, result.status, len(outcome.articles))
-            outcomes.append(outcome)
-            bar.update(1)
+        if fetch_chunks is None:
+            fetch_many(jobs, settings.fetch, now, done=done)
+        else:
+            here = [j for j in jobs if not is_remote(j)]
+            chunks = chunk_by_host([j for j in jobs if is_remote(j)], settings.fetch.chunk)
+            for chunk in fetch_chunks(chunks, settings.fetch, now) if chunks else ():
+                for outcome in chunk:
+                    done(outcome)
+            fetch_many(here, settings.fetch, now, done=done)
     finally:
-        # On an interrupt nothing waits for fetches in flight: they hold no database connection.
-        pool.shutdown(wait=False, cancel_futures=True)
         bar.close()
-    return outcomes
+    # Every source gets its fetch recorded, even one whose outcome a lost worker never sent.
+    lost = RuntimeError("no outcome came back for this source")
+    return [
+        _with_row(by_name[j.source.name], feeds.get(j.source.name) or crashed(j, lost, now)) for j in jobs
+    ]
+
+
+def _with_row(row: sources.SourceRow, feed: FeedOutcome) -> SourceOutcome:
+    return SourceOutcome(
+        row=row,
+        result=feed.result,
+        articles=feed.articles,
+        entries=feed.entries,
+        warning=feed.warning,
+        ttl_minutes=feed.ttl_minutes,
+    )
 
 
 def ingest_step(
-    settings: Settings, *, due_only: bool = False, force: bool = False, progress: bool = True
+    settings: Settings,
+    *,
+    due_only: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    fetch_chunks: ChunkFetcher | None = None,
 ) -> IngestReport:
-    """Fetch the sources (all enabled ones, or only those due), store what is new."""
+    """Fetch the sources (all enabled ones, or only those due), store what is new.
+
+    ``fetch_chunks``: fetch the sources in chunks elsewhere (the Dask runner); by default, here."""
     now = utcnow()
     source_list = load_sources_file(Path(settings.sources))
     with recorded_run(settings, "ingest") as run:
         rows, deferred = prepare(settings, source_list, due_only=due_only, force=force, now=now)
-        outcomes = fetch_all(rows, settings, now, progress=progress)
-        outcomes = fetch_pages(settings, outcomes, source_list, host_slot=_host_slot)
+        outcomes = fetch_all(rows, settings, now, progress=progress, fetch_chunks=fetch_chunks)
+        outcomes = fetch_pages(settings, outcomes, source_list, host_slot=host_slot)
         report = store_outcomes(settings, run.run_id, outcomes, now=now)
         report.deferred = deferred
+        report.runner = settings.fetch.runner if fetch_chunks is not None else "local"
         run.stats = report.__dict__
     log.info(
         "ingest: %d sources, %d new articles, %d failed, %d deferred",

@@ -23,6 +23,7 @@ from flows.backfill import BackfillReport, catch_up_step
 from flows.cluster import ClusterReport, cluster_step
 from flows.digest import DigestResult, artifact_key, day_before_today, digest_step
 from flows.embed import EmbedReport, embed_step, encode_texts
+from flows.fetch_dask import fetch_on_task_runner
 from flows.ingest import IngestReport, ingest_step
 from flows.run import ClusterPass, RunReport
 from flows.runtime import send_step_logs_to_runs
@@ -42,13 +43,26 @@ def ingest_task(settings: Settings, due_only: bool, force: bool) -> IngestReport
     return ingest_step(settings, due_only=due_only, force=force, progress=False)
 
 
+@flow(name="ingest-on-dask", retries=1, retry_delay_seconds=30)
+def ingest_on_dask_flow(settings: Settings, due_only: bool = False, force: bool = False) -> IngestReport:
+    """The ingest step with its fetching done as tasks on the Dask task runner it is given; this
+    flow's process decides what is due and writes everything."""
+    return ingest_step(
+        settings, due_only=due_only, force=force, progress=False, fetch_chunks=fetch_on_task_runner
+    )
+
+
 @flow(name="ingest")
 def ingest_flow(
     settings: Settings | None = None, due_only: bool = False, force: bool = False
 ) -> IngestReport:
     """Fetch the sources (all enabled ones, or only those due), store what is new."""
     settings = settings or load_settings()
-    report = ingest_task(settings, due_only, force)  # the step logs each source and a summary
+    if settings.fetch.runner == "dask":
+        on_dask = ingest_on_dask_flow.with_options(task_runner=dask_task_runner(settings, "fetch"))
+        report = on_dask(settings, due_only, force)
+    else:
+        report = ingest_task(settings, due_only, force)  # the step logs each source and a summary
     if not report.sources_total and not report.deferred:
         return report  # nothing was due: no row for the health history
     create_table_artifact(
@@ -89,21 +103,29 @@ def embed_on_dask_flow(settings: Settings) -> EmbedReport:
     return embed_step(settings, encode_chunks=_encode_on_task_runner)
 
 
-def dask_task_runner(settings: Settings) -> Any:
-    """Prefect's Dask task runner for the embed step: the cluster at ``embed.dask_address``, or a
-    local cluster of ``embed.dask_workers`` processes started for the run. (Typed Any: prefect_dask
-    is an optional extra, imported only when asked for.)"""
+# Fetch chunks one worker process of a local cluster runs at once. A chunk mostly waits (for servers,
+# for a deadline, for a retry's turn), and one at a time each waited for its slowest feed while the
+# process idled: 10,000 feeds took twice the local runner's time (bench/fetch_scale.py).
+FETCH_CHUNKS_PER_WORKER = 4
+
+
+def dask_task_runner(settings: Settings, step: str = "embed") -> Any:
+    """Prefect's Dask task runner for the embed or fetch step: the cluster at ``embed.dask_address``,
+    or a local cluster of ``embed.dask_workers`` processes started for the run, running one embed
+    chunk (the model uses every core) or ``FETCH_CHUNKS_PER_WORKER`` fetch chunks at a time. (Typed
+    Any: prefect_dask is an optional extra, imported only when asked for.)"""
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as exc:
         raise ConfigError(
-            "embed.runner = 'dask' needs prefect-dask (pip install 'storyline[scale]')"
+            f"{step}.runner = 'dask' needs prefect-dask (pip install 'storyline[scale]')"
         ) from exc
     e = settings.embed
     if e.dask_address:
         return DaskTaskRunner(address=e.dask_address)
+    threads = FETCH_CHUNKS_PER_WORKER if step == "fetch" else 1
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": e.dask_workers, "processes": True, "threads_per_worker": 1}
+        cluster_kwargs={"n_workers": e.dask_workers, "processes": True, "threads_per_worker": threads}
     )
 
 

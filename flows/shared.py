@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline.articles.syndication import DEFAULT_MAX_GAP, find_duplicates, fingerprint
+from pipeline.articles.syndication import DEFAULT_MAX_GAP, OriginalsIndex, find_duplicates, fingerprint
 from pipeline.records import Article
 from pipeline.settings import Settings
 from storage import articles as article_store
@@ -63,30 +63,31 @@ class StoredBatch:
 
 class ArticleWriter:
     """The one path by which new articles enter the database: drop what is already stored,
-    fingerprint the rest, mark syndicated copies of earlier originals, insert.
+    fingerprint the rest, mark syndicated copies of earlier originals, insert. Built once per write
+    phase, holding the connection throughout: what is stored is looked up once for all arriving
+    articles (``StoredCheck``), not per batch.
 
     Lookback: a copy is matched to an original at most ``DEFAULT_MAX_GAP`` (4 days) apart, so
     stored originals are read from that long before the earliest arriving article on; originals
-    stored through this writer are added as they go in, so copies within one run are found too.
+    stored through this writer are added as they go in (``find_duplicates`` grows the index), so
+    copies within one run are found too.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: int, arriving: Sequence[Article]) -> None:
         self.con = con
         self.run_id = run_id
         earliest = min((_time(a) for a in arriving), default=utcnow())
-        self.originals = article_store.recent_fingerprints(con, earliest - DEFAULT_MAX_GAP)
+        self.originals = OriginalsIndex(article_store.recent_fingerprints(con, earliest - DEFAULT_MAX_GAP))
+        self.stored = article_store.StoredCheck(con, arriving)
 
     def store(self, articles: Sequence[Article]) -> StoredBatch:
         """Store what is new among ``articles``, inside the caller's transaction."""
-        fresh = article_store.new_articles(self.con, articles)
+        fresh = self.stored.new(articles)
         prints = {a.article_id: fingerprint(a.text) for a in fresh}
         copies = find_duplicates(fresh, self.originals, prints)
         fresh = [replace(a, duplicate_of=copies.get(a.article_id)) for a in fresh]
-        inserted = article_store.insert_articles(self.con, fresh, run_id=self.run_id, fingerprints=prints)
-        self.originals.extend(
-            article_store.StoredFingerprint(a.article_id, a.source, prints[a.article_id], _time(a))
-            for a in fresh
-            if a.duplicate_of is None
+        inserted = article_store.insert_articles(
+            self.con, fresh, run_id=self.run_id, fingerprints=prints, checked=True
         )
         return StoredBatch(inserted=len(inserted), duplicates=len(copies))
 

@@ -91,6 +91,14 @@ class FetchSettings(_Section):
     # A page that gave no text or failed transiently is asked again (with its validators) at most
     # this often, while its entry is still in the feed; an extracted page never is.
     fulltext_retry_s: int = Field(6 * 3600, ge=0)
+    # local: fetch, parse and clean on max_workers threads of the ingest's process. dask: the same
+    # in chunks of `chunk` sources (a host's sources never split), one Prefect task per chunk on
+    # the Dask cluster that embedding uses (embed.dask_address, or a local cluster of
+    # embed.dask_workers processes), each chunk on max_workers threads; a chunk mostly waits, so
+    # give workers several threads (`dask worker --nthreads 4`). The flow still decides what is
+    # due, fetches full-text pages and does every database write.
+    runner: Literal["local", "dask"] = "local"
+    chunk: int = Field(500, ge=1)
 
     @field_validator("user_agent")
     @classmethod
@@ -132,6 +140,7 @@ class EmbedSettings(_Section):
     # local: encode in the flow's process. dask: encode chunks as tasks on a Dask cluster through
     # Prefect's DaskTaskRunner (needs the `scale` extra): the scheduler at dask_address, or a
     # local cluster of dask_workers processes. The flow still does every database write.
+    # fetch.runner = "dask" uses the same cluster: one address for every step that spreads out.
     runner: Literal["local", "dask"] = "local"
     dask_address: str | None = None
     dask_workers: int = Field(2, ge=1)

@@ -68,30 +68,51 @@ def _already_stored(con: duckdb.DuckDBPyConnection, articles: Sequence[Article])
     return {r[0] for r in rows}
 
 
+class StoredCheck:
+    """Tells new articles from stored ones, batch after batch, for a writer that holds the database
+    through a whole phase (``flows.shared.ArticleWriter``): one query for everything arriving, then
+    what earlier batches let through counts as stored. A query per batch would scan the articles
+    table each time (canonical_url and content_hash have no index), which made the write phase of
+    a 10,000-feed ingest quadratic (bench/fetch_scale.py). Nothing else may insert articles
+    meanwhile: the writer's connection holds the file's lock."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, arriving: Sequence[Article]) -> None:
+        self.con = con
+        self.checked = {a.article_id for a in arriving}
+        self.stored = _already_stored(con, arriving) if arriving else set()
+        self.ids: set[str] = set()
+        self.urls: set[str] = set()
+        self.hashes: set[tuple[str, str]] = set()
+
+    def new(self, articles: Sequence[Article]) -> list[Article]:
+        """The articles not stored yet, first of each duplicate group kept; from now on they count
+        as stored (the caller inserts them)."""
+        unchecked = [a for a in articles if a.article_id not in self.checked]
+        stored = _already_stored(self.con, unchecked) if unchecked else set()
+        fresh = []
+        for a in articles:
+            key_hash = (a.source, a.content_hash)
+            if (
+                a.article_id in self.stored
+                or a.article_id in stored
+                or a.article_id in self.ids
+                or (a.canonical_url and a.canonical_url in self.urls)
+                or key_hash in self.hashes
+            ):
+                continue
+            self.ids.add(a.article_id)
+            if a.canonical_url:
+                self.urls.add(a.canonical_url)
+            self.hashes.add(key_hash)
+            fresh.append(a)
+        return fresh
+
+
 def new_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> list[Article]:
     """The articles of a batch that are not stored yet, first of each duplicate group kept."""
     if not articles:
         return []
-    stored = _already_stored(con, articles)
-    seen_ids: set[str] = set()
-    seen_urls: set[str] = set()
-    seen_hashes: set[tuple[str, str]] = set()
-    fresh = []
-    for a in articles:
-        key_hash = (a.source, a.content_hash)
-        if (
-            a.article_id in stored
-            or a.article_id in seen_ids
-            or (a.canonical_url and a.canonical_url in seen_urls)
-            or key_hash in seen_hashes
-        ):
-            continue
-        seen_ids.add(a.article_id)
-        if a.canonical_url:
-            seen_urls.add(a.canonical_url)
-        seen_hashes.add(key_hash)
-        fresh.append(a)
-    return fresh
+    return StoredCheck(con, articles).new(articles)
 
 
 def insert_articles(
@@ -100,12 +121,14 @@ def insert_articles(
     *,
     run_id: int | None,
     fingerprints: Mapping[str, int] | None = None,
+    checked: bool = False,
 ) -> list[str]:
     """Insert articles not stored yet; returns the ids actually inserted.
 
-    Idempotent: inserting the same batch twice inserts nothing the second time.
+    Idempotent: inserting the same batch twice inserts nothing the second time. ``checked``: the
+    caller already dropped what is stored (a ``StoredCheck``), so the batch goes in as it is.
     """
-    fresh = new_articles(con, articles)
+    fresh = list(articles) if checked else new_articles(con, articles)
     if not fresh:
         return []
     fps = fingerprints or {}

@@ -70,3 +70,49 @@ def test_every_ingest_honours_retry_after_until_forced(
 
     forced = ingest_step(settings, force=True, progress=False)
     assert len(feed_server.requests_for("/busy.xml")) == 2 and forced.deferred == {}
+
+
+def test_a_slow_host_waits_for_its_own_slot_not_on_every_thread(
+    tmp_path: Path, make_settings, feed_server: FeedServer
+) -> None:
+    """One host answers in 2 s and allows one request at a time: its second feed waits in its own
+    queue, and the other host's feeds are fetched on the free thread meanwhile."""
+    for k in range(2):
+        feed_server.route(f"/slow-{k}.xml", FEED, delay=2.0)
+    for k in range(8):
+        feed_server.route(f"/quick-{k}.xml", rss(rss_item(f"q-{k}", f"Quick {k}", "A quick answer.")))
+    # Sources are fetched in name order: the slow host's first. "localhost" is the same server under
+    # another host name.
+    urls = {f"a-slow-{k}": feed_server.url(f"/slow-{k}.xml") for k in range(2)}
+    other_host = feed_server.base_url.replace("127.0.0.1", "localhost")
+    urls |= {f"b-quick-{k}": f"{other_host}/quick-{k}.xml" for k in range(8)}
+    sources = write_sources(tmp_path / "sources.toml", urls)
+    settings = quick_fetch(
+        make_settings(sources=sources), per_host_limit=1, max_workers=2, read_timeout_s=5.0
+    )
+    report = ingest_step(settings, progress=False)
+
+    assert report.sources_ok == 10
+    slow = sorted(r.at for r in feed_server.requests if r.path.startswith("/slow-"))
+    quick = [r.at for r in feed_server.requests if r.path.startswith("/quick-")]
+    assert len(quick) == 8 and max(quick) < slow[1], "the quick host's feeds did not wait for the slow host"
+
+
+def test_a_source_waiting_for_its_retry_holds_no_thread(
+    tmp_path: Path, make_settings, feed_server: FeedServer
+) -> None:
+    """With one fetch thread, a failing feed's wait before its retry (1-3 s here) is spent fetching
+    the other feeds, not sleeping on the thread."""
+    feed_server.route("/flaky.xml", "try again", status=503, content_type="text/plain")
+    for k in range(5):
+        feed_server.route(f"/quick-{k}.xml", rss(rss_item(f"q-{k}", f"Quick {k}", "A quick answer.")))
+    urls = {"a-flaky": feed_server.url("/flaky.xml")}
+    urls |= {f"b-quick-{k}": feed_server.url(f"/quick-{k}.xml") for k in range(5)}
+    sources = write_sources(tmp_path / "sources.toml", urls)
+    settings = quick_fetch(make_settings(sources=sources), max_workers=1, retries=1, retry_delay_s=2.0)
+    report = ingest_step(settings, progress=False)
+
+    assert report.failures["a-flaky"].startswith("http_5xx") and report.sources_ok == 5
+    flaky = [r.at for r in feed_server.requests_for("/flaky.xml")]
+    quick = [r.at for r in feed_server.requests if r.path.startswith("/quick-")]
+    assert len(flaky) == 2 and max(quick) < flaky[1], "the other feeds were fetched during the wait"

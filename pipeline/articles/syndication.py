@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,9 +134,59 @@ def _field(item: Any, name: str, index: int) -> Any:
     return getattr(item, name) if hasattr(item, name) else item[index]
 
 
+class OriginalsIndex:
+    """Fingerprints of originals to match new articles against, grown in place.
+
+    A writer that stores batch after batch (one per source) keeps one index for the whole run, so
+    each batch costs its own size times the originals, not a rebuild of every original first: the
+    rebuild made a 10,000-feed ingest quadratic in Python (bench/fetch_scale.py).
+    """
+
+    def __init__(self, existing: Iterable[Any] = ()) -> None:
+        self.ids: list[str] = []
+        self.fps = np.zeros(64, dtype=_U64)
+        self.times = np.zeros(64, dtype=np.float64)
+        self.sources = np.zeros(64, dtype=np.int64)
+        self.codes: dict[str, int] = {}
+        self.count = 0
+        for item in existing:
+            fp = int(_field(item, "fingerprint", 2) or NO_FINGERPRINT)
+            if fp != NO_FINGERPRINT:
+                when = getattr(item, "effective_at", None) or _field(item, "published_at", 3)
+                self.add(_field(item, "article_id", 0), _field(item, "source", 1), fp, when)
+
+    def add(self, article_id: str, source: str, fp: int, when: datetime) -> None:
+        if self.count == len(self.fps):
+            size = 2 * len(self.fps)
+            self.fps = np.resize(self.fps, size)
+            self.times = np.resize(self.times, size)
+            self.sources = np.resize(self.sources, size)
+        self.ids.append(article_id)
+        self.fps[self.count] = fp
+        self.times[self.count] = when.timestamp()
+        self.sources[self.count] = self.codes.setdefault(source, len(self.codes))
+        self.count += 1
+
+    def match(self, article: Article, fp: int, max_distance: int, gap: float) -> str | None:
+        """The earliest original ``article`` copies: another source's, at most ``gap`` s apart."""
+        if not self.count:
+            return None
+        n = self.count
+        t = (article.published_at or article.fetched_at).timestamp()
+        hits = np.flatnonzero(
+            (slot_distance(self.fps[:n], fp) <= max_distance)
+            & (self.sources[:n] != self.codes.get(article.source, -1))
+            & (np.abs(self.times[:n] - t) <= gap)
+        )
+        found = [h for h in hits.tolist() if self.ids[h] != article.article_id]
+        if not found:
+            return None
+        return self.ids[min(found, key=lambda h: (self.times[h], self.ids[h]))]
+
+
 def find_duplicates(
     new: Sequence[Article],
-    existing: Sequence[Any],
+    existing: Sequence[Any] | OriginalsIndex,
     fingerprints: Mapping[str, int] | None = None,
     *,
     max_distance: int = MAX_SLOT_DISTANCE,
@@ -146,57 +196,26 @@ def find_duplicates(
 
     ``existing`` holds stored originals as (article_id, source, fingerprint, time)
     tuples or objects with those attributes (time named effective_at or
-    published_at). ``fingerprints`` maps new article ids to fingerprint(text);
-    missing ones are computed. Among the new batch, the earliest of a group of
-    copies (by published time, else fetch time, then id) is the original. When
-    several originals match, the earliest wins.
+    published_at), or is an ``OriginalsIndex``, which then takes in the new
+    originals of this batch too. ``fingerprints`` maps new article ids to
+    fingerprint(text); missing ones are computed. Among the new batch, the earliest
+    of a group of copies (by published time, else fetch time, then id) is the
+    original. When several originals match, the earliest wins.
     """
     prints = dict(fingerprints or {})
     for a in new:
         if a.article_id not in prints:
             prints[a.article_id] = fingerprint(a.text)
-
-    capacity = len(existing) + len(new)
-    ids: list[str] = []
-    fps = np.zeros(capacity, dtype=_U64)
-    times = np.zeros(capacity, dtype=np.float64)
-    source_codes = np.zeros(capacity, dtype=np.int64)
-    codes: dict[str, int] = {}
-    count = 0
-
-    def add(article_id: str, source: str, fp: int, when: datetime) -> None:
-        nonlocal count
-        ids.append(article_id)
-        fps[count] = fp
-        times[count] = when.timestamp()
-        source_codes[count] = codes.setdefault(source, len(codes))
-        count += 1
-
-    for item in existing:
-        fp = int(_field(item, "fingerprint", 2) or NO_FINGERPRINT)
-        if fp != NO_FINGERPRINT:
-            when = getattr(item, "effective_at", None) or _field(item, "published_at", 3)
-            add(_field(item, "article_id", 0), _field(item, "source", 1), fp, when)
-
+    index = existing if isinstance(existing, OriginalsIndex) else OriginalsIndex(existing)
     gap = max_gap.total_seconds()
     result: dict[str, str] = {}
     for a in sorted(new, key=lambda a: (a.published_at or a.fetched_at, a.article_id)):
         fp = prints[a.article_id]
-        when = a.published_at or a.fetched_at
         if fp == NO_FINGERPRINT:
             continue
-        if count:
-            t = when.timestamp()
-            match = (
-                (slot_distance(fps[:count], fp) <= max_distance)
-                & (source_codes[:count] != codes.get(a.source, -1))
-                & (np.abs(times[:count] - t) <= gap)
-            )
-            hits = np.flatnonzero(match)
-            hits = [h for h in hits.tolist() if ids[h] != a.article_id]
-            if hits:
-                first = min(hits, key=lambda h: (times[h], ids[h]))
-                result[a.article_id] = ids[first]
-                continue
-        add(a.article_id, a.source, fp, when)
+        original = index.match(a, fp, max_distance, gap)
+        if original is not None:
+            result[a.article_id] = original
+        else:
+            index.add(a.article_id, a.source, fp, a.published_at or a.fetched_at)
     return result
