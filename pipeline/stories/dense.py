@@ -134,6 +134,11 @@ def _hdbscan_cores(sim: np.ndarray, params: ClusterParams) -> np.ndarray:
     np.fill_diagonal(dist, 0.0)
     if not np.any(dist > 0):  # all identical: HDBSCAN has no hierarchy to cut
         return np.full(len(sim), -1, dtype=np.int64)
+    return hdbscan_labels(dist, params)
+
+
+def hdbscan_labels(dist: np.ndarray | sparse.csr_matrix, params: ClusterParams) -> np.ndarray:
+    """HDBSCAN's clusters (-1 = noise) on precomputed distances, dense or sparse (consumed)."""
     model = HDBSCAN(
         metric="precomputed",
         min_cluster_size=params.min_cluster_size,

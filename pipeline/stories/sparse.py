@@ -40,9 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from sklearn.cluster import HDBSCAN
 
-from pipeline.stories.dense import dense_labels, dense_similarity
+from pipeline.stories.dense import dense_labels, dense_similarity, hdbscan_labels
 from pipeline.stories.graph_link import graph_average_linkage
 from pipeline.stories.params import ClusterParams
 from pipeline.stories.terms import blend, finite_mean, time_penalty
@@ -239,14 +238,7 @@ def sparse_cores(
     matrix = sparse.csr_matrix(
         (np.concatenate([dist, dist]), (np.concatenate([li, lj]), np.concatenate([lj, li]))), shape=(m, m)
     )
-    model = HDBSCAN(
-        metric="precomputed",
-        min_cluster_size=params.min_cluster_size,
-        min_samples=params.min_samples,
-        cluster_selection_method=params.cluster_selection_method,
-        copy=False,
-    )
-    return model.fit_predict(matrix).astype(np.int64)
+    return hdbscan_labels(matrix, params)
 
 
 def _assign(labels: np.ndarray, idx: np.ndarray, local: np.ndarray, offset: int) -> None:
