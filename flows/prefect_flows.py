@@ -125,8 +125,21 @@ def dask_task_runner(settings: Settings, step: str = "embed") -> Any:
         return DaskTaskRunner(address=e.dask_address)
     threads = FETCH_CHUNKS_PER_WORKER if step == "fetch" else 1
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": e.dask_workers, "processes": True, "threads_per_worker": threads}
-    )
+        cluster_kwargs={
+            "n_workers": e.dask_workers, "processes": True, "threads_per_worker": threads,
+            "env": {"PREFECT_API_URL": _api_url()},
+        }
+    )  # fmt: skip
+
+
+def _api_url() -> str:
+    """The API this flow reports to, for the worker processes of a local cluster. Without it each
+    worker found no server and started a temporary one of its own: ~10 s and ~200 MB per worker,
+    workers running several tasks at once raced to start theirs and failed ("Server process did not
+    start"), and a server was left behind when Dask killed its worker (bench/fetch_scale.py)."""
+    from prefect.client.orchestration import get_client
+
+    return str(get_client(sync_client=True).api_url)
 
 
 @flow(name="embed")

@@ -95,8 +95,9 @@ class FetchSettings(_Section):
     # in chunks of `chunk` sources (a host's sources never split), one Prefect task per chunk on
     # the Dask cluster that embedding uses (embed.dask_address, or a local cluster of
     # embed.dask_workers processes), each chunk on max_workers threads; a chunk mostly waits, so
-    # give workers several threads (`dask worker --nthreads 4`). The flow still decides what is
-    # due, fetches full-text pages and does every database write.
+    # give workers of your own cluster several threads (`dask worker --nthreads 4`), and the
+    # PREFECT_API_URL of a server they reach. The flow still decides what is due, fetches
+    # full-text pages and does every database write.
     runner: Literal["local", "dask"] = "local"
     chunk: int = Field(500, ge=1)
 

@@ -28,13 +28,18 @@ from tests.builders import last_fetches, query, query_dicts, quick_fetch, rss, r
 
 
 @pytest.fixture(scope="module")
-def dask_cluster() -> Iterator[Any]:
-    """Two worker processes, as `dask worker` would run them on two machines. They start importing
-    the fetch code at once (a cold worker takes ~2.5 s), while the test fetches locally first."""
+def dask_cluster(prefect_harness: None) -> Iterator[Any]:
+    """Two worker processes, as `dask worker` would run them on two machines, reporting to the test's
+    Prefect server as workers must (PREFECT_API_URL). They start importing the fetch code at once (a
+    cold worker takes ~2.5 s), while the test fetches locally first."""
     from distributed import Client, LocalCluster
+    from prefect.settings import PREFECT_API_URL
 
+    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None, env=env
+        ) as cluster,
         Client(cluster) as client,
     ):
         workers = client.scheduler_info()["workers"]

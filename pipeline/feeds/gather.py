@@ -9,7 +9,8 @@ Each source gets at most ``fetch.source_budget_s`` per run. A transient failure 
 5xx, 429 without Retry-After) is retried after ``retry_delay_s``, then 4x that, ..., each retry's
 deadline cut to what is left of the budget; an attempt whose whole-request deadline expired is
 not retried (a server that trickles bytes would otherwise cost several deadlines), and a server
-that said when to come back (Retry-After) is not asked again in this run.
+that said when to come back (Retry-After) is not asked again in this run. The wait before a retry
+is spent in a queue, not on a fetch thread (``fetch_many``).
 """
 
 from __future__ import annotations
