@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.stories.packed_keys import among_sorted, key_runs, packed_keys
 from pipeline.stories.stop_words import stop_words
 
 # Bigrams never cross sentence or clause punctuation ("summit. Leaders" is not a phrase).
@@ -222,8 +223,8 @@ class _Counts:
         totals = np.bincount(story, minlength=n_stories)
         nonempty = totals[totals > 0]
         # Term totals and class counts: one sort of (term, story) keys.
-        pairs, pair_count = _runs(_keys(code, story, n_stories))
-        term_codes, per_term = _runs(pairs // n_stories)
+        pairs, pair_count = key_runs(packed_keys(code, story, n_stories))
+        term_codes, per_term = key_runs(pairs // n_stories)
         starts = np.r_[0, np.cumsum(per_term)[:-1]]
         del pairs
         too_common = (
@@ -236,12 +237,14 @@ class _Counts:
         if not wanted_flag.all():
             at = np.flatnonzero(wanted_flag[story])
             code, doc, story = code[at], doc[at], story[at]
-        rows, row_count = _runs(_keys(code, story, bound, term_major=False))
+        rows, row_count = key_runs(packed_keys(code, story, bound, term_major=False))
         # Documents holding each (story, term): distinct (document, term) keys, then per story.
-        doc_terms, _ = _runs(_keys(code, doc, bound, term_major=False))
+        doc_terms, _ = key_runs(packed_keys(code, doc, bound, term_major=False))
         del code, doc, story
-        doc_terms = _keys(doc_terms % bound, stream.story_of_doc[doc_terms // bound], bound, term_major=False)
-        _, row_docs = _runs(doc_terms)
+        doc_terms = packed_keys(
+            doc_terms % bound, stream.story_of_doc[doc_terms // bound], bound, term_major=False
+        )
+        _, row_docs = key_runs(doc_terms)
         return cls(
             term_codes=term_codes,
             term_freq=np.add.reduceat(pair_count, starts),
@@ -303,7 +306,7 @@ class _Counts:
         # all of one kind), as form codes: a bigram's packs both forms above the unigrams'.
         form = np.concatenate(
             [
-                stream.tokens[uni[_among(stream.word_of_form[stream.tokens[uni]], wanted)]],
+                stream.tokens[uni[among_sorted(stream.word_of_form[stream.tokens[uni]], wanted)]],
                 _bigram_forms(stream, bi, wanted),
             ]
         )
@@ -323,35 +326,6 @@ class _Counts:
         }
 
 
-def _keys(code: np.ndarray, other: np.ndarray, bound: int, *, term_major: bool = True) -> np.ndarray:
-    """Sorted int64 keys packing term code and ``other`` (a story or document index, below
-    ``bound``): term first, or (``term_major=False``, ``bound`` above every code) the other first."""
-    if term_major:
-        keys = code * bound
-        keys += other
-    else:
-        keys = other.astype(np.int64) * bound
-        keys += code
-    keys.sort()
-    return keys
-
-
-def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of sorted ``keys`` and how often each occurs."""
-    if len(keys) == 0:
-        return keys, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return keys[starts], np.diff(np.r_[starts, len(keys)])
-
-
-def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Boolean: which ``values`` are in sorted ``wanted``."""
-    if len(wanted) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
-    return wanted[at] == values
-
-
 def _bigram_forms(stream: _Stream, bi: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Form codes of the bigram occurrences (positions ``bi``) whose term code is in ``wanted``."""
     words, n_forms = len(stream.folded), len(stream.shown)
@@ -365,7 +339,7 @@ def _bigram_forms(stream: _Stream, bi: np.ndarray, wanted: np.ndarray) -> np.nda
     near = np.flatnonzero(starts[stream.word_of_form[first]])
     first, second = first[near], second[near]
     code = stream.word_of_form[first] * words + stream.word_of_form[second]
-    hit = _among(code, phrases)
+    hit = among_sorted(code, phrases)
     return n_forms + first[hit] * n_forms + second[hit]
 
 
