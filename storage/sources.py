@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.records import FetchResult, FetchState, Source
+from storage.batch import registered, strings
 from storage.convert import from_db_time, to_db_time
 
 
@@ -29,16 +31,32 @@ class SourceRow:
 def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], now: datetime) -> None:
     """Make the table follow the sources file: add new ones, pick up edited URLs.
 
-    A URL edited in the file resets the redirect-followed URL and re-enables a
-    source that was disabled (e.g. by 410 Gone): the user has said where to look.
-    Sources removed from the file stay (their articles refer to them) but are disabled.
+    A URL edited in the file resets the redirect-followed URL and the validators and re-enables a
+    source that was disabled (e.g. by 410 Gone): the user has said where to look. An unchanged URL
+    keeps them; language, category and aggregator always follow the file. Sources removed from the
+    file stay (their articles refer to them) but are disabled.
+
+    Set-based: one upsert of the whole file and one update, whatever the number of sources (one
+    statement per source cost 80-95 CPU s a pass at 10,000 sources). A name listed twice counts once, as
+    its last entry: DuckDB would silently apply only the first row of a key within one insert.
+    Rows whose file entry is unchanged are not rewritten.
     """
-    names = [s.name for s in sources]
-    for s in sources:
+    latest = {s.name: s for s in sources}  # the last entry of a name wins
+    if not latest:
+        return
+    incoming = list(latest.values())
+    columns = {
+        "name": strings(s.name for s in incoming),
+        "url": strings(s.url for s in incoming),
+        "language": strings(s.language for s in incoming),
+        "category": strings(s.category for s in incoming),
+        "aggregator": pa.array([bool(s.aggregator) for s in incoming], pa.bool_()),
+    }
+    with registered(con, "incoming_sources", columns):
         con.execute(
             """
             INSERT INTO sources (name, url, config_url, language, category, aggregator, added_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            SELECT name, url, url, language, category, aggregator, ?::TIMESTAMP FROM incoming_sources
             ON CONFLICT (name) DO UPDATE SET
                 url = CASE WHEN sources.config_url = excluded.config_url THEN sources.url
                            ELSE excluded.url END,
@@ -54,15 +72,17 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Sequence[Source], now:
                 language = excluded.language,
                 category = excluded.category,
                 aggregator = excluded.aggregator
+            WHERE sources.config_url IS DISTINCT FROM excluded.config_url
+               OR sources.language IS DISTINCT FROM excluded.language
+               OR sources.category IS DISTINCT FROM excluded.category
+               OR sources.aggregator IS DISTINCT FROM excluded.aggregator
             """,
-            [s.name, s.url, s.url, s.language, s.category, s.aggregator, to_db_time(now)],
-        )
-    if names:
+            [to_db_time(now)],
+        ).fetchall()
         con.execute(
             "UPDATE sources SET enabled = FALSE, disabled_reason = 'removed from sources file' "
-            "WHERE enabled AND NOT list_contains(?, name)",
-            [names],
-        )
+            "WHERE enabled AND name NOT IN (SELECT name FROM incoming_sources)"
+        ).fetchall()
 
 
 def load_sources(con: duckdb.DuckDBPyConnection) -> list[SourceRow]:
