@@ -150,7 +150,7 @@ def incremental_runs(n: int, adds: list[int], seed: int, compare: bool) -> None:
         keep = np.arange(n) >= add
         new = slice(n, n + add)
         start, cpu = time.perf_counter(), time.process_time()
-        updated = incremental.update(state, keep, vecs[new], texts[new], times[new], params)
+        updated = incremental.update(state, keep, vecs[add : n + add], texts[new], times[new], params)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         labels = canonical_labels(updated.labels)
         f1 = bcubed(truth[add : n + add], labels)[2]

@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from pipeline.stories import incremental
 from pipeline.stories.cluster import ClusterParams, canonical_labels, cluster_window
 from pipeline.stories.lexicon import fit_lexicon
+from pipeline.stories.sparse import label_components
 from tests.builders import story_vectors
 
 SPARSE = ClusterParams(exact_max=1)
@@ -43,7 +44,7 @@ def _groups(labels: np.ndarray, rows: np.ndarray | None = None) -> set[frozenset
 def test_an_update_that_brings_nothing_changes_nothing() -> None:
     vecs, texts, times, _ = story_vectors(150, seed=11)
     state = incremental.build(vecs, texts, times, INDEXED)
-    same = incremental.update(state, np.ones(len(vecs), bool), vecs[:0], [], times[:0], INDEXED)
+    same = incremental.update(state, np.ones(len(vecs), bool), vecs, [], times[:0], INDEXED)
     np.testing.assert_array_equal(canonical_labels(same.labels), canonical_labels(state.labels))
     np.testing.assert_array_equal(canonical_labels(state.labels), cluster_window(vecs, texts, times, INDEXED))
 
@@ -58,7 +59,7 @@ def test_a_new_story_is_found_and_untouched_stories_keep_their_labels() -> None:
     updated = incremental.update(
         state,
         np.ones(int(old.sum()), bool),
-        vecs[new],
+        np.concatenate([vecs[old], vecs[new]]),
         [t for t, n in zip(texts, new, strict=True) if n],
         times[new],
         INDEXED,
@@ -82,11 +83,37 @@ def test_a_new_story_is_found_and_untouched_stories_keep_their_labels() -> None:
     assert truth_score >= adjusted_rand_score(truth[order], full) - 0.01
 
 
+def test_an_update_labels_as_if_every_component_were_clustered_again() -> None:
+    # An update clusters again only components whose members or hub terms changed; labelling
+    # every component of the updated graph afresh must give the very same partition.
+    vecs, texts, times, _ = _separate_stories(300, seed=16)
+    order = np.argsort(times, kind="stable")
+    vecs, texts, times = vecs[order], [texts[k] for k in order], times[order]
+    end, step = len(vecs) - 40, 40
+    state = incremental.build(vecs[:end], texts[:end], times[:end], INDEXED)
+    keep = np.arange(end) >= step
+    updated = incremental.update(state, keep, vecs[step:], texts[end:], times[end:], INDEXED)
+    everything = label_components(
+        updated.vectors,
+        updated.views,
+        updated.days,
+        INDEXED,
+        updated.graph,
+        updated.comp,
+        np.ones(len(updated), bool),
+    )
+    np.testing.assert_array_equal(canonical_labels(everything), canonical_labels(updated.labels))
+    # ...and some stories were indeed left alone: their articles keep their very label values.
+    m = int(keep.sum())
+    left_alone = (updated.labels[:m] == state.labels[keep]) & (state.labels[keep] >= 0)
+    assert left_alone.sum() > 0.2 * m
+
+
 def test_articles_leaving_the_window_take_only_their_own_stories_with_them() -> None:
     vecs, texts, times, truth = story_vectors(150, seed=13)
     state = incremental.build(vecs, texts, times, INDEXED)
     leaving = np.isin(truth, [0, 1, 2])
-    updated = incremental.update(state, ~leaving, vecs[:0], [], times[:0], INDEXED)
+    updated = incremental.update(state, ~leaving, vecs[~leaving], [], times[:0], INDEXED)
     assert len(updated) == int((~leaving).sum())
     assert _groups(updated.labels) == _groups(state.labels[~leaving])
 
@@ -101,7 +128,12 @@ def test_a_sliding_window_updated_hour_by_hour_stays_close_to_a_full_run() -> No
         step = len(vecs) // 20
         keep = np.arange(len(state)) >= step
         state = incremental.update(
-            state, keep, vecs[end : end + step], texts[end : end + step], times[end : end + step], INDEXED
+            state,
+            keep,
+            vecs[start + step : end + step],
+            texts[end : end + step],
+            times[end : end + step],
+            INDEXED,
         )
         start, end = start + step, end + step
     assert state.drift == 8 * (len(vecs) // 20)
@@ -111,6 +143,36 @@ def test_a_sliding_window_updated_hour_by_hour_stays_close_to_a_full_run() -> No
     assert not incremental.needs_rebuild(state, 0, 0, rebuild_share=1.0)
 
 
+def test_context_articles_coming_and_going_do_not_count_towards_a_rebuild() -> None:
+    # Each run brings the older neighbours of its new articles as context; they change from run
+    # to run, and counting them would rebuild the graph far more often than the window changes.
+    vecs, texts, times, _ = story_vectors(150, seed=17)
+    ids = [f"a{k}" for k in range(len(vecs))]
+    window, arriving = list(range(100)), list(range(100, 105))
+    context_before, context_now = list(range(110, 130)), list(range(130, 150))
+
+    def run(
+        rows: list[int], context: list[int], previous: incremental.Clustered | None
+    ) -> incremental.Clustered:
+        return incremental.cluster_with_graph(
+            None if previous is None else (previous.graph_ids, previous.graph),
+            [ids[k] for k in rows],
+            vecs[rows],
+            [texts[k] for k in rows],
+            times[rows],
+            INDEXED,
+            rebuild_share=0.25,
+            context={ids[k] for k in context},
+        )
+
+    first = run(window + context_before, context_before, None)
+    second = run(window + arriving + context_now, context_now, first)
+    assert second.updated  # 40 context articles changed, more than a quarter of the window
+    assert second.graph.drift == len(arriving)
+    assert second.graph.context is not None
+    assert second.graph.context.sum() == len(context_now)
+
+
 def test_the_same_update_gives_the_same_result() -> None:
     vecs, texts, times, _ = story_vectors(200, seed=15)
     half = len(vecs) // 2
@@ -118,7 +180,7 @@ def test_the_same_update_gives_the_same_result() -> None:
     for _ in range(2):
         state = incremental.build(vecs[:half], texts[:half], times[:half], INDEXED)
         keep = np.arange(half) >= 10
-        state = incremental.update(state, keep, vecs[half:], texts[half:], times[half:], INDEXED)
+        state = incremental.update(state, keep, vecs[10:], texts[half:], times[half:], INDEXED)
         results.append(state.labels)
     np.testing.assert_array_equal(results[0], results[1])
 

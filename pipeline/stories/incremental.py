@@ -24,7 +24,7 @@ neighbours that replace a departed one. ``needs_rebuild`` says when that drift i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,16 +42,17 @@ from pipeline.stories.sparse import (
     floored_hub,
     label_components,
     strong_components,
+    top_values,
 )
 from pipeline.stories.terms import day_numbers
-from pipeline.stories.views import TextViews, stacked
+from pipeline.stories.views import TextViews, kept_then
 
 
 @dataclass(frozen=True)
 class WindowGraph:
     """What a sparse-path run leaves for the next one; rows are the window's articles in order."""
 
-    vectors: np.ndarray  # (n, d) float32 unit rows
+    vectors: np.ndarray  # (n, d) float32 unit rows; (0, 0) in a stored graph (the database has them)
     views: TextViews
     days: np.ndarray | None
     lexicon: Lexicon
@@ -61,10 +62,13 @@ class WindowGraph:
     graph: EdgeGraph
     comp: np.ndarray
     labels: np.ndarray  # per article, -1 = alone; not canonical (cluster.canonical_labels)
-    drift: int = 0  # articles added or removed since the last build
+    drift: int = 0  # window articles added or removed since the last build
+    # Per row: a context article (an older neighbour of a new one, there for story matching),
+    # whose coming and going is not drift; None: none is.
+    context: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.labels)  # a stored graph has no vectors until they are attached
+        return len(self.labels)
 
 
 def build(
@@ -111,17 +115,21 @@ def update(
     params: ClusterParams,
 ) -> WindowGraph:
     """The window without the rows of ``state`` where ``keep`` is False, with the new articles
-    (``vectors``, ``texts``, ``times``) appended after the kept ones in this order."""
+    appended after the kept ones in this order: ``vectors`` are the updated window's (the kept
+    rows, then the new articles), ``texts`` and ``times`` the new articles' (``state`` needs no
+    vectors)."""
     keep = np.asarray(keep, dtype=bool)
     kept = np.flatnonzero(keep)
-    m, added = len(kept), len(vectors)
+    m, added = len(kept), len(texts)
     n = m + added
+    if len(vectors) != n:
+        raise ValueError(f"{len(vectors)} vectors for a window of {m} kept and {added} new articles")
     remap = np.full(len(state), -1, dtype=np.int64)
     remap[kept] = np.arange(m)
-    new_vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-    vecs = np.concatenate([state.vectors[kept], new_vecs])
+    vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+    new_vecs = vecs[m:]
     lexicon, new_views = state.lexicon.extended(texts)
-    views = stacked(state.views.take(kept), new_views)
+    views = kept_then(state.views, keep, new_views)
     days = None
     if state.days is not None:
         new_days = day_numbers(times, params)
@@ -131,19 +139,24 @@ def update(
 
     old = state.graph
     alive = keep[old.i] & keep[old.j]
-    affected = np.zeros(n, dtype=bool)
-    affected[m:] = True
+    # Per article, the highest blend among the edges it lost or gained (-inf: none).
+    worst = np.full(n, -np.inf, dtype=np.float32)
+    lost = old.blended[~alive]
     for end in (old.i[~alive], old.j[~alive]):
-        affected[remap[end[keep[end]]]] = True
+        np.maximum.at(worst, remap[end[keep[end]]], lost[keep[end]])
 
     top = np.concatenate([state.top[kept], np.full((added, state.top.shape[1]), -np.inf, np.float32)])
     where = None if state.where is None else np.concatenate([state.where[kept], state.lists.assign(new_vecs)])
     ni, nj = _new_edges(vecs, m, top, state.lists, where, params)
-    affected[ni] = affected[nj] = True
+    gained = edge_blend(vecs, views, ni, nj, params)
+    np.maximum.at(worst, ni, gained)
+    np.maximum.at(worst, nj, gained)
+    affected = worst > -np.inf
+    affected[m:] = True
 
     i = np.concatenate([remap[old.i[alive]], ni])
     j = np.concatenate([remap[old.j[alive]], nj])
-    blended = np.concatenate([old.blended[alive], edge_blend(vecs, views, ni, nj, params)])
+    blended = np.concatenate([old.blended[alive], gained])
     sim = np.concatenate([old.sim[alive], np.empty(len(ni), dtype=np.float32)])
     near = affected[i] | affected[j]
     hub = None
@@ -155,9 +168,7 @@ def update(
     graph = EdgeGraph(i, j, blended, sim, hub)
 
     comp = strong_components(graph, n, params)
-    dirty = np.zeros(int(comp.max()) + 1, dtype=bool)
-    dirty[comp[affected]] = True
-    todo = dirty[comp]
+    todo = _reclustered(state, keep, graph, int(alive.sum()), comp, worst, params)
     fresh = label_components(vecs, views, days, params, graph, comp, todo)
     labels = np.concatenate([state.labels[kept], np.full(added, -1, dtype=np.int64)])
     offset = int(labels.max()) + 1 if n else 0
@@ -175,6 +186,54 @@ def update(
         labels,
         drift=state.drift + (len(state) - m) + added,
     )
+
+
+def _reclustered(
+    state: WindowGraph,
+    keep: np.ndarray,
+    graph: EdgeGraph,
+    kept_edges: int,
+    comp: np.ndarray,
+    worst: np.ndarray,
+    params: ClusterParams,
+) -> np.ndarray:
+    """The articles whose component must be clustered again.
+
+    A component up to ``dense_max`` articles is clustered from its dense matrix, which holds
+    nothing but its members' pairs and each member's hub term: the mean of its
+    ``hub_neighbours`` best blends, inside the component or outside. So the exact procedure
+    gives it the same labels as last time when its members are the same and no member's hub
+    term moved; a member's hub term cannot move when every edge it lost or gained (``worst``,
+    the highest of their blends) lies below its ``hub_neighbours``-th best kept edge. A larger
+    component is clustered on its edges and the window-wide hub terms, so there any member
+    with a lost or gained edge counts."""
+    m = int(keep.sum())
+    affected = worst > -np.inf
+    affected[m:] = True
+    old_comp = state.comp[keep]
+    count = int(comp.max()) + 1
+    sizes = np.bincount(comp, minlength=count)
+    # Same members: all were kept from one old component, which lost none of its members.
+    lo = np.full(count, np.iinfo(np.int64).max)
+    hi = np.full(count, -1)
+    np.minimum.at(lo, comp[:m], old_comp)
+    np.maximum.at(hi, comp[:m], old_comp)
+    old_sizes = np.bincount(state.comp, minlength=int(state.comp.max()) + 1)
+    same = (lo == hi) & (sizes == old_sizes[np.minimum(lo, len(old_sizes) - 1)])
+    same[comp[m:]] = False
+    big = sizes > params.dense_max
+    changed = ~same | (big & (np.bincount(comp, weights=affected, minlength=count) > 0))
+    ask = affected & ~changed[comp]
+    if ask.any():
+        # The first ``kept_edges`` of ``graph`` are those kept from the last run.
+        i, j = graph.i[:kept_edges], graph.j[:kept_edges]
+        near = ask[i] | ask[j]
+        blended = graph.blended[:kept_edges][near]
+        floor = top_values(i[near], j[near], blended, len(comp), params.hub_neighbours)
+        # The dense matrix's blends may differ from the edges' in the last bits.
+        moved = ask & (worst >= floor[:, -1] - np.float32(1e-4))
+        changed[comp[moved]] = True
+    return changed[comp]
 
 
 def _new_edges(
@@ -267,32 +326,38 @@ def cluster_with_graph(
     params: ClusterParams,
     *,
     rebuild_share: float,
+    context: Collection[str] = (),
 ) -> Clustered:
     """Cluster the window (articles ``ids`` with their vectors, texts and times), updating the
     previous run's graph (its article ids, and the graph without vectors) where it is close
-    enough to this window, else building one."""
+    enough to this window, else building one. Articles named in ``context`` are clustered like
+    the others, but their coming and going does not count as drift."""
     position = {a: k for k, a in enumerate(ids)}
+    is_context = np.array([a in context for a in ids], dtype=bool)
     if previous is not None:
         old_ids, old = previous
         keep = np.array([a in position for a in old_ids], dtype=bool)
         kept_ids = [a for a, k in zip(old_ids, keep, strict=True) if k]
         known = set(kept_ids)
         fresh = [k for k, a in enumerate(ids) if a not in known]
-        if not needs_rebuild(old, len(old_ids) - len(kept_ids), len(fresh), rebuild_share):
+        was_context = np.zeros(len(old_ids), dtype=bool) if old.context is None else old.context
+        removed = int((~keep & ~was_context).sum())
+        added = int((~is_context[fresh]).sum())
+        if not needs_rebuild(old, removed, added, rebuild_share):
             rows = np.array([position[a] for a in kept_ids], dtype=np.int64)
-            old = dataclasses.replace(old, vectors=np.zeros((len(old_ids), vectors.shape[1]), np.float32))
-            old.vectors[keep] = vectors[rows]
             graph = update(
                 old,
                 keep,
-                vectors[fresh],
+                vectors[np.concatenate([rows, np.array(fresh, dtype=np.int64)])],
                 [texts[k] for k in fresh],
                 None if times is None else times[fresh],
                 params,
             )
-            graph_ids = kept_ids + [ids[k] for k in fresh]
+            order = np.concatenate([rows, np.array(fresh, dtype=np.int64)])
+            graph = dataclasses.replace(graph, drift=old.drift + removed + added, context=is_context[order])
             in_window = np.empty(len(ids), dtype=np.int64)
-            in_window[np.concatenate([rows, np.array(fresh, dtype=np.int64)])] = np.arange(len(ids))
+            in_window[order] = np.arange(len(ids))
+            graph_ids = kept_ids + [ids[k] for k in fresh]
             return Clustered(canonical_labels(graph.labels[in_window]), graph, graph_ids, True)
-    graph = build(vectors, texts, times, params)
+    graph = dataclasses.replace(build(vectors, texts, times, params), context=is_context)
     return Clustered(canonical_labels(graph.labels), graph, list(ids), False)

@@ -129,6 +129,8 @@ def search_lists(
 
     ``self_offset`` as in ``search_exact``. Slots the probed lists cannot fill hold -1 (index)
     and -inf (similarity)."""
+    if len(queries) * lists.probes.shape[1] * k <= _BLOCK_CELLS // 4:
+        return _search_probed(queries, query_lists, rows, row_lists, lists, k, self_offset=self_offset)
     torch, _ = _torch()
     idx = np.full((len(queries), k), -1, dtype=np.int64)
     sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -156,6 +158,51 @@ def search_lists(
         found = np.where(np.isneginf(vals), -1, found)
         idx[qs, :kk] = found
         sims[qs, :kk] = vals
+    return idx, sims
+
+
+def _search_probed(
+    queries: np.ndarray,
+    query_lists: np.ndarray,
+    rows: np.ndarray,
+    row_lists: np.ndarray,
+    lists: InvertedLists,
+    k: int,
+    *,
+    self_offset: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``search_lists`` for few queries (an hourly run's new articles against a large window):
+    one product per probed list with the queries that probe it, so that each list's rows are
+    gathered once, not once per query list that probes it; then each query's k best of its
+    probed lists' k best."""
+    torch, _ = _torch()
+    nlist, nprobe = lists.probes.shape
+    slots = lists.probes[query_lists].ravel()  # query q's probed lists at q * nprobe ...
+    found = np.full((len(queries) * nprobe, k), -1, dtype=np.int64)
+    vals = np.full((len(queries) * nprobe, k), -np.inf, dtype=np.float32)
+    row_order, row_bounds = _grouped(row_lists, nlist)
+    slot_order, slot_bounds = _grouped(slots, nlist)
+    rows_t, queries_t = torch.from_numpy(rows), torch.from_numpy(queries)
+    for lst in np.flatnonzero(np.diff(slot_bounds)):
+        cand = row_order[row_bounds[lst] : row_bounds[lst + 1]]
+        if len(cand) == 0:
+            continue
+        at = slot_order[slot_bounds[lst] : slot_bounds[lst + 1]]
+        qs = at // nprobe
+        block = queries_t[torch.from_numpy(qs)] @ rows_t[torch.from_numpy(cand)].T
+        if self_offset is not None:
+            pos = np.searchsorted(cand, qs + self_offset)
+            hit = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == qs + self_offset)
+            block[torch.from_numpy(np.flatnonzero(hit)), torch.from_numpy(pos[hit])] = -math.inf
+        kk = min(k, len(cand))
+        top = torch.topk(block, kk, dim=1, sorted=True)
+        found[at, :kk] = cand[top.indices.numpy()]
+        vals[at, :kk] = top.values.numpy()
+    found = found.reshape(len(queries), nprobe * k)
+    vals = vals.reshape(len(queries), nprobe * k)
+    best = np.argsort(-vals, axis=1, kind="stable")[:, :k]
+    sims = np.take_along_axis(vals, best, 1)
+    idx = np.where(np.isneginf(sims), -1, np.take_along_axis(found, best, 1))
     return idx, sims
 
 
