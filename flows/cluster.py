@@ -184,7 +184,7 @@ def cluster_step(settings: Settings, *, as_of: datetime | None = None) -> Cluste
         graph = None
         if uses_graph(settings, len(window)):
             times, texts = _times_and_texts(window)
-            graph = clustered(settings, window, times, texts, kept)
+            graph = clustered(settings, window, times, texts, kept, context=set(context.article_ids))
             report.graph = "updated" if graph.updated else "built"
         labels, update = compute_update(
             window, live, outside, existing, settings, None if graph is None else graph.labels

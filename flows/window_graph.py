@@ -49,7 +49,10 @@ def clustered(
     times: np.ndarray,
     texts: list[str],
     previous: tuple[list[str], WindowGraph] | None,
+    *,
+    context: set[str],
 ) -> Clustered:
+    """The window's labels through the kept graph (``context``: the context articles' ids)."""
     params = ClusterParams.from_settings(settings.cluster)
     return cluster_with_graph(
         previous,
@@ -59,6 +62,7 @@ def clustered(
         times,
         params,
         rebuild_share=settings.cluster.rebuild_share,
+        context=context,
     )
 
 

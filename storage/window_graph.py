@@ -66,6 +66,8 @@ def save_graph(path: Path, run_id: int, key: str, article_ids: list[str], graph:
         arrays["hub"] = graph.graph.hub
     if graph.days is not None:
         arrays["days"] = graph.days
+    if graph.context is not None:
+        arrays["context"] = graph.context
     if graph.lists is not None and graph.where is not None:
         arrays |= {"centres": graph.lists.centres, "probes": graph.lists.probes, "where": graph.where}
     if graph.views.rel is not None:
@@ -128,6 +130,7 @@ def _restored(a: dict[str, np.ndarray]) -> StoredGraph | None:
         a["comp"],
         a["labels"],
         drift=int(header["drift"]),
+        context=a.get("context"),
     )
     if not (len(ids) == len(graph.labels) == len(graph.top) == len(graph.comp)):
         return None
