@@ -14,10 +14,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.settings import ClusterSettings
+from pipeline.stories import neighbours
 from pipeline.stories.cluster import ClusterParams, cluster_window
 from pipeline.stories.dense import _average_linkage
 from pipeline.stories.graph_link import graph_average_linkage
-from pipeline.stories.neighbours import knn
+from pipeline.stories.neighbours import knn, search_lists, train_lists
 from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS, STORY_T0, story_vectors
 
 SPARSE = ClusterParams(exact_max=1)
@@ -87,6 +88,22 @@ def test_neighbours_exclude_the_article_itself_and_the_index_finds_the_exact_one
         [len(set(a) & set(b)) / 10 for a, b in zip(exact_idx.tolist(), ivf_idx.tolist(), strict=True)]
     )
     assert recall > 0.95
+
+
+def test_the_index_search_finds_the_same_neighbours_for_an_hours_news_as_for_a_whole_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A few queries (an hourly run's new articles) are searched list by probed list, a whole
+    # window query list by query list; both compare each query with the same rows.
+    vecs, _, _, _ = story_vectors(300, seed=8)
+    lists = train_lists(vecs, nprobe=6)
+    where = lists.assign(vecs)
+    few_idx, few_sim = search_lists(vecs, where, vecs, where, lists, 10, self_offset=0)
+    monkeypatch.setattr(neighbours, "_BLOCK_CELLS", 0)  # every query count takes the per-list way
+    many_idx, many_sim = search_lists(vecs, where, vecs, where, lists, 10, self_offset=0)
+    np.testing.assert_allclose(few_sim, many_sim, atol=1e-6)
+    assert (few_idx == many_idx).mean() > 0.99  # equal similarities may come in either order
+    assert not (few_idx == np.arange(len(vecs))[:, None]).any()
 
 
 def test_window_size_switch_is_a_setting() -> None:
