@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -146,17 +147,9 @@ def search_lists(
         )
         if len(cand) == 0:
             continue
-        block = torch.from_numpy(queries[qs]) @ rows_t[torch.from_numpy(cand)].T
-        if self_offset is not None:
-            pos = np.searchsorted(cand, qs + self_offset)
-            hit = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == qs + self_offset)
-            block[torch.from_numpy(np.flatnonzero(hit)), torch.from_numpy(pos[hit])] = -math.inf
-        kk = min(k, len(cand))
-        top = torch.topk(block, kk, dim=1, sorted=True)
-        found = cand[top.indices.numpy()]
-        vals = top.values.numpy()
-        found = np.where(np.isneginf(vals), -1, found)
-        idx[qs, :kk] = found
+        found, vals = _best_of_block(torch.from_numpy(queries[qs]), rows_t, qs, cand, k, self_offset)
+        kk = vals.shape[1]
+        idx[qs, :kk] = np.where(np.isneginf(vals), -1, found)
         sims[qs, :kk] = vals
     return idx, sims
 
@@ -189,21 +182,34 @@ def _search_probed(
             continue
         at = slot_order[slot_bounds[lst] : slot_bounds[lst + 1]]
         qs = at // nprobe
-        block = queries_t[torch.from_numpy(qs)] @ rows_t[torch.from_numpy(cand)].T
-        if self_offset is not None:
-            pos = np.searchsorted(cand, qs + self_offset)
-            hit = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == qs + self_offset)
-            block[torch.from_numpy(np.flatnonzero(hit)), torch.from_numpy(pos[hit])] = -math.inf
-        kk = min(k, len(cand))
-        top = torch.topk(block, kk, dim=1, sorted=True)
-        found[at, :kk] = cand[top.indices.numpy()]
-        vals[at, :kk] = top.values.numpy()
+        block_found, block_vals = _best_of_block(
+            queries_t[torch.from_numpy(qs)], rows_t, qs, cand, k, self_offset
+        )
+        found[at, : block_vals.shape[1]] = block_found
+        vals[at, : block_vals.shape[1]] = block_vals
     found = found.reshape(len(queries), nprobe * k)
     vals = vals.reshape(len(queries), nprobe * k)
     best = np.argsort(-vals, axis=1, kind="stable")[:, :k]
     sims = np.take_along_axis(vals, best, 1)
     idx = np.where(np.isneginf(sims), -1, np.take_along_axis(found, best, 1))
     return idx, sims
+
+
+def _best_of_block(
+    query_rows: Any, rows_t: Any, qs: np.ndarray, cand: np.ndarray, k: int, self_offset: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best min(k, len(cand)) of the candidate rows ``cand`` (sorted) for the queries ``qs``
+    (their vectors ``query_rows``), as row indices and similarities; a query is never its own
+    neighbour (``self_offset`` as in ``search_exact``)."""
+    import torch
+
+    block = query_rows @ rows_t[torch.from_numpy(cand)].T
+    if self_offset is not None:
+        pos = np.searchsorted(cand, qs + self_offset)
+        hit = (pos < len(cand)) & (cand[np.minimum(pos, len(cand) - 1)] == qs + self_offset)
+        block[torch.from_numpy(np.flatnonzero(hit)), torch.from_numpy(pos[hit])] = -math.inf
+    top = torch.topk(block, min(k, len(cand)), dim=1, sorted=True)
+    return cand[top.indices.numpy()], top.values.numpy()
 
 
 def _grouped(labels: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
