@@ -19,6 +19,7 @@ from pipeline.stories.cluster import ClusterParams, cluster_window
 from pipeline.stories.dense import _average_linkage
 from pipeline.stories.graph_link import graph_average_linkage
 from pipeline.stories.neighbours import knn, search_lists, train_lists
+from pipeline.stories.sparse import top_values
 from tests.builders import FLOOD_REPORTS, RATE_RISE_REPORTS, STORY_T0, story_vectors
 
 SPARSE = ClusterParams(exact_max=1)
@@ -104,6 +105,19 @@ def test_the_index_search_finds_the_same_neighbours_for_an_hours_news_as_for_a_w
     np.testing.assert_allclose(few_sim, many_sim, atol=1e-6)
     assert (few_idx == many_idx).mean() > 0.99  # equal similarities may come in either order
     assert not (few_idx == np.arange(len(vecs))[:, None]).any()
+
+
+def test_each_articles_best_edges_are_its_k_highest_similarities_best_first() -> None:
+    rng = np.random.default_rng(9)
+    i, j = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
+    sim = rng.standard_normal(300).astype(np.float32)
+    sim[:100] = np.round(sim[:100], 1)  # ties, and both signs of zero
+    sim[:5] = [-0.0, 0.0, -0.0, 0.0, -0.0]
+    top = top_values(i, j, sim, 45, 4)
+    for article in range(45):
+        mine = sorted(np.concatenate([sim[i == article], sim[j == article]]).tolist(), reverse=True)[:4]
+        expected = mine + [-np.inf] * (4 - len(mine))
+        np.testing.assert_array_equal(top[article], np.array(expected, dtype=np.float32))
 
 
 def test_window_size_switch_is_a_setting() -> None:
