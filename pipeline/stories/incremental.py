@@ -208,6 +208,8 @@ def _reclustered(
     component is clustered on its edges and the window-wide hub terms, so there any member
     with a lost or gained edge counts."""
     m = int(keep.sum())
+    if m == 0:  # nothing kept: every component is new
+        return np.ones(len(comp), dtype=bool)
     affected = worst > -np.inf
     affected[m:] = True
     old_comp = state.comp[keep]
