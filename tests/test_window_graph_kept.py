@@ -158,3 +158,17 @@ def test_a_process_killed_while_saving_leaves_the_previous_graph_whole(tmp_path:
     assert stored is not None and stored.run_id in (1, 2)
     assert stored.article_ids == ids
     np.testing.assert_array_equal(stored.graph.labels, graph.labels)
+
+
+def test_a_stored_graph_keeps_which_articles_were_context(tmp_path: Path) -> None:
+    # So that the next run does not count context articles leaving as change to the window.
+    vecs, texts, times, _ = story_vectors(60, seed=4)
+    ids = [f"a{k}" for k in range(len(vecs))]
+    result = incremental.cluster_with_graph(
+        None, ids, vecs, texts, times, ClusterParams(exact_max=1), rebuild_share=0.25, context=set(ids[:7])
+    )
+    path = tmp_path / "db.duckdb.window-graph.npz"
+    save_graph(path, 1, "key", result.graph_ids, result.graph)
+    stored = load_graph(path)
+    assert stored is not None and stored.graph.context is not None
+    assert [a for a, c in zip(stored.article_ids, stored.graph.context, strict=True) if c] == ids[:7]
