@@ -131,6 +131,7 @@ class _Reader(threading.Thread):
         self.batch_rows = batch_rows
         self.items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_QUEUED_BATCHES)
         self.stop = threading.Event()
+        self.running = threading.Event()
         self.done = threading.Event()
         self.timed_out = False
         self.error: BaseException | None = None
@@ -138,6 +139,7 @@ class _Reader(threading.Thread):
         self._con_lock = threading.Lock()
 
     def run(self) -> None:
+        self.running.set()
         watchdog = threading.Thread(target=self._watch, name="storyline-sql-deadline", daemon=True)
         watchdog.start()
         try:
@@ -165,8 +167,11 @@ class _Reader(threading.Thread):
             self.done.set()
 
     def _read(self) -> None:
-        assert self._con is not None
-        cur = self._con.execute(self.sql)
+        with self._con_lock:
+            con = self._con
+        if con is None or self.stop.is_set():  # halted before it began
+            return
+        cur = con.execute(self.sql)
         columns = [d[0] for d in cur.description or []]
         self._put(("columns", columns))
         if not columns:
@@ -194,6 +199,14 @@ class _Reader(threading.Thread):
     def halt(self, wait_s: float | None = None) -> None:
         """Stop the query (from any thread); wait until the connection is closed, or ``wait_s``."""
         self.stop.set()
+        if not self.running.is_set():
+            # Halted while starting (Ctrl-C during start()): the thread, if it runs at all, finds
+            # no connection and ends; nothing would ever set ``done`` for the loop below.
+            with self._con_lock:
+                if self._con is not None:
+                    self._con.close()
+                    self._con = None
+            return
         give_up = None if wait_s is None else time.monotonic() + wait_s
         # Repeated: an interrupt that lands between two fetches is lost, the next one is not.
         while not self.done.wait(_POLL_S):
@@ -253,8 +266,10 @@ def stream_readonly(
     """
     limits = limits or QueryLimits()
     reader = _Reader(open_reader(db, lock_wait_s=lock_wait_s, limits=limits), sql, limits, batch_rows)
-    reader.start()
     try:
+        # Inside the try: a Ctrl-C that lands while the thread starts must still stop the query,
+        # or it runs on to its deadline and holds the process (and the database) until then.
+        reader.start()
         first = reader.next_item()
         columns: list[str] = first[1] if first is not None else []
         yield QueryStream(reader, columns)

@@ -23,7 +23,7 @@ import pytest
 
 from flows.cli import EXIT_DB, EXIT_OK, EXIT_USAGE, main
 from storage.db import StorageError, connect
-from storage.query import QueryLimits, QueryStopped, run_readonly, stream_readonly
+from storage.query import QueryLimits, QueryStopped, _Reader, open_reader, run_readonly, stream_readonly
 
 REPO = Path(__file__).resolve().parent.parent
 # Ten billion row pairs with a filter DuckDB cannot fold away: minutes of work on any machine.
@@ -131,6 +131,17 @@ def test_ctrl_c_interrupts_a_running_query(db: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_a_query_stopped_while_its_reader_starts_never_runs(db: Path) -> None:
+    # Ctrl-C can land between opening the connection and the reader thread running: stopping
+    # then must close the connection at once, and the thread must not start the query after.
+    reader = _Reader(open_reader(db, limits=QueryLimits(timeout_s=600)), CROSS_JOIN, QueryLimits(), 10)
+    reader.halt(wait_s=60)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert reader.error is None and reader.items.empty()
 
 
 def _links(fd_dir: Path) -> list[Path]:
