@@ -168,7 +168,7 @@ def update(
     graph = EdgeGraph(i, j, blended, sim, hub)
 
     comp = strong_components(graph, n, params)
-    todo = _reclustered(state, keep, graph, int(alive.sum()), comp, worst, params)
+    todo = _reclustered(state, keep, graph, int(alive.sum()), comp, worst, affected, params)
     fresh = label_components(vecs, views, days, params, graph, comp, todo)
     labels = np.concatenate([state.labels[kept], np.full(added, -1, dtype=np.int64)])
     offset = int(labels.max()) + 1 if n else 0
@@ -195,6 +195,7 @@ def _reclustered(
     kept_edges: int,
     comp: np.ndarray,
     worst: np.ndarray,
+    affected: np.ndarray,
     params: ClusterParams,
 ) -> np.ndarray:
     """The articles whose component must be clustered again.
@@ -206,12 +207,10 @@ def _reclustered(
     term moved; a member's hub term cannot move when every edge it lost or gained (``worst``,
     the highest of their blends) lies below its ``hub_neighbours``-th best kept edge. A larger
     component is clustered on its edges and the window-wide hub terms, so there any member
-    with a lost or gained edge counts."""
+    with a lost or gained edge counts (``affected``: those articles and the new ones)."""
     m = int(keep.sum())
     if m == 0:  # nothing kept: every component is new
         return np.ones(len(comp), dtype=bool)
-    affected = worst > -np.inf
-    affected[m:] = True
     old_comp = state.comp[keep]
     count = int(comp.max()) + 1
     sizes = np.bincount(comp, minlength=count)
@@ -347,15 +346,15 @@ def cluster_with_graph(
         added = int((~is_context[fresh]).sum())
         if not needs_rebuild(old, removed, added, rebuild_share):
             rows = np.array([position[a] for a in kept_ids], dtype=np.int64)
+            order = np.concatenate([rows, np.array(fresh, dtype=np.int64)])
             graph = update(
                 old,
                 keep,
-                vectors[np.concatenate([rows, np.array(fresh, dtype=np.int64)])],
+                vectors[order],
                 [texts[k] for k in fresh],
                 None if times is None else times[fresh],
                 params,
             )
-            order = np.concatenate([rows, np.array(fresh, dtype=np.int64)])
             graph = dataclasses.replace(graph, drift=old.drift + removed + added, context=is_context[order])
             in_window = np.empty(len(ids), dtype=np.int64)
             in_window[order] = np.arange(len(ids))
